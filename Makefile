@@ -1,0 +1,25 @@
+# The two commands the README opens with. Both build .venv from nothing but python3.
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test venv clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The main job: the built-in tiny recipe, the whole cascade on CPU.
+demo: $(STAMP)
+	$(VENV)/bin/cascade run
+
+# The test suite. Extra pytest flags: make test PYTEST_ARGS="-k chat"
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info
