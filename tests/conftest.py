@@ -1,0 +1,39 @@
+"""Shared fixtures.
+
+Tests read public benchmark data from ../shared/data (never copied into the repo) and build
+their tiny models locally; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+# The IF verifiers need NLTK's sentence tables; the shared copy stands in for a user's install.
+if "NLTK_DATA" not in os.environ and (SHARED_DATA / "nltk_data").is_dir():
+    os.environ["NLTK_DATA"] = str(SHARED_DATA / "nltk_data")
+
+# Never reach for a hub during tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared benchmark data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """One randomly initialised tiny model + tokenizer per test session."""
+    from cascade.models import init_model
+
+    return init_model(tmp_path_factory.mktemp("tiny-model") / "model", size="tiny", seed=0)
