@@ -18,6 +18,7 @@ BUILTIN_MODULES = [
     "cascade.verifiers.swe",
     "cascade.verifiers.tool_call",
     "cascade.verifiers.language_mixing",
+    "cascade.verifiers.toy_chat",
 ]
 
 _loaded = False
