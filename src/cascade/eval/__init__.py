@@ -1,0 +1,1 @@
+"""Evaluation: benchmarks (data + prompt + verifier + metric), backends, and the eval runner."""
