@@ -1,0 +1,89 @@
+"""`cascade eval`: benchmarks with the model card's protocol."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DESCRIPTION = """\
+Evaluate a model on benchmarks, k samples per prompt, with the model card's protocol
+(temperature 0.6, top-p 0.95, per-benchmark k, budget and mode; IFEval in instruct mode).
+
+Writes one JSONL line per (prompt, sample), metrics.json (avg@k, pass@k, majority@k,
+standard error across seeds, per category) and summary.md beside the published
+Nemotron-Cascade-8B numbers. Re-running the same command skips finished samples.
+"""
+
+EPILOG = """\
+examples:
+  # a tiny model on CPU, small slices, short budget
+  cascade eval --model runs/tiny/final --benchmarks gsm8k:2,ifeval:1 --limit 20 \\
+      --max-tokens 256 --data-dir ../shared/data --out evals/tiny
+
+  # the paper's protocol on a GPU with vLLM (YaRN x2 for the 64K budget)
+  cascade eval --model nvidia/Nemotron-Cascade-8B --backend vllm --yarn-factor 2 \\
+      --benchmarks aime24:64,aime25:64,gpqa_diamond:8,ifeval:8,lcb_v6:8
+
+  # any OpenAI-compatible server (vLLM serve, SGLang, cascade serve, a hosted API)
+  cascade eval --model my-model --backend openai --base-url http://127.0.0.1:8000/v1 \\
+      --api-key-env OPENAI_API_KEY --concurrency 32 --benchmarks aime25:8
+
+benchmarks: aime24 aime25 math500 gsm8k gpqa_diamond mmlu mmlu_pro ifeval ifbench
+  lcb_v5 lcb_v6 humaneval mbpp bfcl_v3 arena_hard swe_bench_verified
+  toy_chat toy_if toy_math toy_code toy_swe
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a model on benchmarks (avg@k, pass@k, maj@k)",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="a checkpoint directory or hub id (or the server's model name)")
+    p.add_argument("--benchmarks", required=True, metavar="NAME[:K],...",
+                   help="comma-separated benchmarks, each with an optional sample count k")
+    p.add_argument("--backend", choices=["local", "vllm", "openai"], default="local")
+    p.add_argument("--base-url", help="openai backend: the server's /v1 URL")
+    p.add_argument("--api-key-env", metavar="VAR", help="openai backend: environment variable holding the key")
+    p.add_argument("--concurrency", type=int, default=8, help="openai backend: requests in flight (default 8)")
+    p.add_argument("--data-dir", help="benchmark files laid out like shared/data (default $CASCADE_DATA_DIR or ./data)")
+    p.add_argument("--out", default="evals/latest", help="output directory (default evals/latest)")
+    p.add_argument("--temperature", type=float, default=0.6)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--max-tokens", type=int, help="generation budget (default: each benchmark's protocol budget)")
+    p.add_argument("--mode", choices=["think", "no_think", "both", "default"], default="default",
+                   help="thinking or instruct mode (default: each benchmark's protocol mode)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N prompts of each benchmark")
+    p.add_argument("--seed", type=int, default=0, help="sample s uses seed + s (default 0)")
+    p.add_argument("--batch-size", type=int, default=64, help="requests per generation batch (default 64)")
+    p.add_argument("--yarn-factor", type=float, default=1.0, help="vllm backend: YaRN rope scaling factor")
+    p.add_argument("--device", default="auto", help="local backend: cpu, cuda or auto")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from cascade.eval.backends import make_backend
+    from cascade.eval.benchmarks import parse_benchmark_spec
+    from cascade.eval.runner import EvalSettings, evaluate
+
+    specs = parse_benchmark_spec(args.benchmarks)
+    options: dict = {}
+    if args.backend == "openai":
+        options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency}
+    elif args.backend == "vllm":
+        options = {"yarn_factor": args.yarn_factor}
+    else:
+        options = {"device": args.device, "batch_size": args.batch_size}
+    settings = EvalSettings(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                            mode=args.mode, limit=args.limit, seed=args.seed, batch_size=args.batch_size)
+    backend = make_backend(args.backend, args.model, **options)
+    try:
+        metrics = evaluate(backend, specs, args.out, data_dir=args.data_dir, settings=settings,
+                           model_name=args.model, progress=not args.no_progress)
+    finally:
+        backend.close()
+    console = Console()
+    console.print((Path(args.out) / "summary.md").read_text())
+    console.print(f"wrote {args.out}/metrics.json, summary.md and one JSONL per benchmark; {len(metrics)} results")
+    return 0

@@ -1,0 +1,35 @@
+"""What an eval backend does: turn chat requests into completions. Torch-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    messages: list[dict[str, Any]]
+    enable_thinking: bool
+    max_tokens: int
+    temperature: float = 0.6
+    top_p: float = 0.95
+    seed: int = 0
+    tools: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class GenOutput:
+    text: str  # the completion as the model wrote it, with <think>...</think> when it thought
+    tokens: int  # completion tokens
+    finish_reason: Literal["stop", "length"]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[GenOutput]:
+        """One completion per request, in request order."""
+
+    def close(self) -> None:
+        """Release processes or connections."""

@@ -1,0 +1,1 @@
+"""`cascade serve`: an OpenAI-compatible chat-completions server for local checkpoints."""
