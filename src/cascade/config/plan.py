@@ -1,0 +1,81 @@
+"""What a recipe will do, before anything runs: the table ``--dry-run`` prints.
+
+Steps are estimated from ``max_steps``, or from ``epochs x rows / batch_size`` when every
+data source is a local file that can be counted (or a generator with a ``limit``); a stage
+with both ends at whichever comes first. Otherwise the estimate is unknown, with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cascade.data.io import count_rows
+from cascade.errors import CascadeError
+
+if TYPE_CHECKING:
+    from cascade.config.recipe import DataSource, GRPOStage, Recipe, RMStage, SFTStage
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    name: str
+    kind: str
+    parent: str
+    steps: int | None  # None: unknown
+    how: str  # how the estimate was made, or why it is unknown
+
+    @property
+    def steps_text(self) -> str:
+        return "unknown" if self.steps is None else str(self.steps)
+
+
+def plan_recipe(recipe: "Recipe") -> list[StagePlan]:
+    plans = []
+    for stage in recipe.stages:
+        steps, how = _estimate_steps(stage)
+        plans.append(StagePlan(stage.name, stage.kind, recipe.parent_of(stage.name), steps, how))
+    return plans
+
+
+def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage") -> tuple[int | None, str]:
+    epoch_steps: int | None = None
+    why_unknown = ""
+    if stage.epochs is not None:
+        rows, why_unknown = _count_rows(stage.data)
+        if rows is not None:
+            if stage.kind == "rm":
+                rows = rows * (1 - stage.heldout_fraction)
+            epoch_steps = max(1, math.ceil(stage.epochs * rows / stage.batch_size))
+    if stage.max_steps is not None and (epoch_steps is None or stage.max_steps <= epoch_steps):
+        return stage.max_steps, "max_steps"
+    if epoch_steps is not None:
+        unit = {"grpo": "prompts", "sft": "sequences", "rm": "pairs"}[stage.kind]
+        return epoch_steps, f"{stage.epochs} epoch(s) x {rows:g} {unit} / batch {stage.batch_size}"
+    return None, why_unknown
+
+
+def _count_rows(sources: "list[DataSource]") -> tuple[float | None, str]:
+    """Weighted row count of all sources, or None with the reason it cannot be counted."""
+    total = 0.0
+    for source in sources:
+        if source.hub is not None:
+            return None, f"hub dataset {source.hub} is not counted before download"
+        if source.generator is not None:
+            if source.limit is None:
+                return None, f"generator {source.generator} has no limit"
+            rows = source.limit
+        else:
+            path = Path(source.path).expanduser()
+            if not path.is_file():
+                return None, f"no such data file: {source.path}"
+            try:
+                rows = count_rows(path)
+            except CascadeError as exc:
+                return None, exc.format()
+            if source.limit is not None:
+                rows = min(rows, source.limit)
+        total += rows * source.weight
+    return total, ""

@@ -1,0 +1,355 @@
+"""The recipe as typed objects: a base model, named eval suites and an ordered list of stages.
+
+Each stage is an ``sft``, ``rm`` or ``grpo`` stage (a union discriminated by ``kind``).
+Defaults follow the paper (docs/recipes.md cites paper-notes.md for each); knobs the paper
+does not state get a conservative default that the docs mark as ours. Every model forbids
+unknown keys, so a typo is an error instead of a silently ignored setting. Torch-free.
+
+Cross-field checks raise ``PathError`` with the path of the offending key, relative to the
+model that raised it, so the loader can point at the right YAML line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from cascade.config.plan import StagePlan, plan_recipe
+from cascade.data.hub import is_hub_id, load_dataset_source
+
+# Stage and suite names appear in `--set stages.<name>.<key>=...` and in folder names.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+# `parent: base` starts a stage from the recipe's base model.
+BASE = "base"
+
+# Stage rewards (cascade.verifiers.rewards) that read a reward model's score, so the stage
+# must name one.
+REWARDS_NEEDING_RM = ("rlhf", "if_thinking")
+
+
+class PathError(ValueError):
+    """A validation error that knows which key (relative path) it is about."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- base model and data
+
+
+class InitSpec(_Config):
+    """Build a fresh model with ``cascade.models.init_model`` instead of loading one."""
+
+    size: str = "tiny"
+    seed: int | None = None  # None: the recipe's seed
+
+
+class InitBaseModel(_Config):
+    init: InitSpec
+
+
+def _base_model_tag(value: Any) -> str:
+    return "init" if isinstance(value, (dict, InitBaseModel)) else "ref"
+
+
+# A path or hub id (`Qwen/Qwen3-8B-Base`), or `{init: {size: tiny}}`.
+BaseModelSpec = Annotated[
+    Union[Annotated[str, Tag("ref")], Annotated[InitBaseModel, Tag("init")]],
+    Discriminator(_base_model_tag),
+]
+
+
+class DataSource(_Config):
+    """One training data source: exactly one of ``path`` (local file), ``hub`` (dataset id)
+    or ``generator`` (data the pipeline builds, e.g. the toy world)."""
+
+    path: str | None = None
+    hub: str | None = None
+    generator: str | None = None
+    name: str | None = None  # hub dataset config, e.g. a Stage-2 SFT category
+    split: str | None = None  # hub or generator split; hub default: train
+    limit: int | None = Field(default=None, gt=0)  # keep the first N rows
+    weight: float = Field(default=1.0, gt=0)  # upsample factor: rows count `weight` times per epoch
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> "DataSource":
+        given = [key for key in ("path", "hub", "generator") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise PathError((), f"give exactly one of path, hub or generator (given: {', '.join(given) or 'none'})")
+        if self.name is not None and self.hub is None:
+            raise PathError(("name",), "'name' (a hub dataset config) needs 'hub'")
+        if self.split is not None and self.path is not None:
+            raise PathError(("split",), "'split' applies to hub and generator sources, not to a local file")
+        return self
+
+    def load(self, kind: str) -> list[Any]:
+        """The validated records of a ``path`` or ``hub`` source (generators are built by
+        the pipeline, not here)."""
+        if self.generator is not None:
+            raise ValueError(f"generator source '{self.generator}' is built by the pipeline, not loaded")
+        source = self.path if self.path is not None else self.hub
+        return load_dataset_source(source, kind, split=self.split, name=self.name, limit=self.limit)
+
+
+def _data_sources(value: Any) -> Any:
+    """Accept one source or a list; a bare string is a local path or a hub id."""
+    if value is None:
+        return value  # reported as a missing list, not as a bad item
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"hub": item} if is_hub_id(item) else {"path": item}
+        out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------- eval suites
+
+
+class EvalSet(_Config):
+    """One benchmark run after a stage: data, verifier, mode(s) and sampling."""
+
+    name: Name
+    path: str | None = None  # a local file or a hub id of prompt records
+    generator: str | None = None  # or data the pipeline builds (toy world)
+    verifier: str | None = None  # None: each record's own `verifier` field
+    modes: Literal["think", "no_think", "both"] = "think"
+    k: int = Field(default=1, ge=1)  # samples per prompt (avg@k, pass@k)
+    max_new_tokens: int = Field(default=4096, gt=0)
+    n: int | None = Field(default=None, gt=0)  # first n prompts; None: all
+    temperature: float = Field(default=0.6, ge=0)  # paper eval protocol: t 0.6, top-p 0.95
+    top_p: float = Field(default=0.95, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> "EvalSet":
+        if (self.path is None) == (self.generator is None):
+            raise PathError((), "give exactly one of path or generator")
+        return self
+
+
+# ---------------------------------------------------------------- stages
+
+
+class _StageBase(_Config):
+    """Knobs every stage has. ``batch_size`` is per optimizer step (prompts for GRPO,
+    sequences for SFT, pairs for RM); ``grad_accum`` splits it into that many micro-batches."""
+
+    name: Name
+    parent: str | None = None  # None: the previous stage's output (the base model for the first)
+    data: Annotated[list[DataSource], Field(min_length=1)]
+    eval: list[str] | None = None  # eval suites after this stage; None: all of the recipe's
+
+    lr: float = Field(gt=0)
+    min_lr: float = Field(default=0.0, ge=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    scheduler: Literal["cosine", "constant", "linear"] = "cosine"
+    scheduler_horizon: int | None = Field(default=None, gt=0)  # None: the stage's step count
+    max_steps: int | None = Field(default=None, gt=0)
+    epochs: int | None = Field(default=None, gt=0)
+    batch_size: int = Field(gt=0)
+    grad_accum: int = Field(default=1, ge=1)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    adam_betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.95)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    save_every: int | None = Field(default=None, gt=0)  # None: save at the end only
+    seed: int | None = None  # None: the recipe's seed
+    gradient_checkpointing: bool = False
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _normalize_data(cls, value: Any) -> Any:
+        return _data_sources(value)
+
+    @model_validator(mode="after")
+    def _common_checks(self) -> "_StageBase":
+        if self.parent is not None and re.match(NAME_PATTERN, self.parent) is None:
+            raise PathError(("parent",), f"'{self.parent}' is not a stage name")
+        if self.max_steps is None and self.epochs is None:
+            raise PathError(("max_steps",), "set max_steps or epochs (or both: whichever ends first)")
+        if self.min_lr > self.lr:
+            raise PathError(("min_lr",), f"min_lr ({self.min_lr}) is above lr ({self.lr})")
+        if self.batch_size % self.grad_accum:
+            raise PathError(("grad_accum",), f"grad_accum ({self.grad_accum}) must divide batch_size ({self.batch_size})")
+        return self
+
+
+class SFTStage(_StageBase):
+    kind: Literal["sft"]
+    lr: float = Field(default=5e-5, gt=0)  # paper SFT stage 1 (stage 2: 2e-5)
+    batch_size: int = Field(default=256, gt=0)
+    epochs: int | None = Field(default=1, gt=0)
+    max_seq_len: int = Field(default=16384, gt=0)
+    packing: bool = False
+    # Which modes to train on: both (parallel think + instruct targets, the unified model),
+    # think only (a thinking model drops the instruct halves), or no_think only.
+    mode_mix: Literal["both", "think", "no_think"] = "both"
+
+
+class RMStage(_StageBase):
+    kind: Literal["rm"]
+    lr: float = Field(default=2e-6, gt=0)
+    batch_size: int = Field(default=256, gt=0)
+    epochs: int | None = Field(default=1, gt=0)  # longer was worse in the paper
+    max_seq_len: int = Field(default=4096, gt=0)
+    heldout_fraction: float = Field(default=0.05, ge=0, lt=1)
+
+
+class SubStage(_Config):
+    """One step of a length curriculum; unset knobs keep the stage's value. Every entry but
+    the last ends by ``until_step`` (stage steps done) or ``until_truncated_below`` (share of
+    truncated responses in a step); the last runs until the stage ends."""
+
+    name: Name
+    max_response_len: int | None = Field(default=None, gt=0)
+    max_prompt_len: int | None = Field(default=None, gt=0)  # SWE RL grows the input context
+    temperature: float | None = Field(default=None, gt=0)
+    overlong_filter: bool | None = None
+    until_step: int | None = Field(default=None, gt=0)
+    until_truncated_below: float | None = Field(default=None, gt=0, le=1)
+
+
+class GRPOStage(_StageBase):
+    kind: Literal["grpo"]
+    lr: float = Field(default=2e-6, gt=0)
+    batch_size: int = Field(default=128, gt=0)
+    scheduler: Literal["cosine", "constant", "linear"] = "constant"
+
+    group_size: int = Field(default=8, ge=2)
+    reward: str | None = None  # None: score each record with its own `verifier`
+    reward_model: str | None = None
+    think_fraction: float = Field(default=1.0, ge=0, le=1)
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    top_k: int = Field(default=0, ge=0)  # 0: off
+    max_response_len: int = Field(default=8192, gt=0)
+    max_prompt_len: int = Field(default=4096, gt=0)
+    overlong_filter: bool = False  # True: truncated responses are masked; False: they score 0
+    loss_agg: Literal["token_mean", "seq_mean"] = "token_mean"
+    kl_coef: float = Field(default=0.0, ge=0)
+    entropy_coef: float = Field(default=0.0, ge=0)
+    ppo_epochs: int = Field(default=1, ge=1)  # 1: strict on-policy, importance ratio exactly 1
+    clip_low: float = Field(default=0.2, gt=0, lt=1)
+    clip_high: float = Field(default=0.2, gt=0)
+    dynamic_filter: bool = False
+    max_filter_tries: int = Field(default=3, ge=1)
+    epoch_filter: bool = False
+    readd_prob_all_correct: float = Field(default=0.01, ge=0, le=1)
+    readd_prob_all_wrong: float = Field(default=0.10, ge=0, le=1)
+    adv_eps: float = Field(default=1e-6, gt=0)
+    curriculum: list[SubStage] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _grpo_checks(self) -> "GRPOStage":
+        if self.reward in REWARDS_NEEDING_RM and self.reward_model is None:
+            raise PathError(("reward_model",), f"reward '{self.reward}' scores with a reward model: set reward_model")
+        self._check_curriculum()
+        return self
+
+    def _check_curriculum(self) -> None:
+        seen: set[str] = set()
+        previous_step = 0
+        last = len(self.curriculum) - 1
+        for i, sub in enumerate(self.curriculum):
+            if sub.name in seen:
+                raise PathError(("curriculum", i, "name"), f"duplicate sub-stage name '{sub.name}'")
+            seen.add(sub.name)
+            rules = [r for r in ("until_step", "until_truncated_below") if getattr(sub, r) is not None]
+            if len(rules) == 2:
+                raise PathError(("curriculum", i, "until_truncated_below"), "give until_step or until_truncated_below, not both")
+            if i == last:
+                if rules:
+                    raise PathError(("curriculum", i, rules[0]), "the last sub-stage runs until the stage ends; remove its switch rule")
+                continue
+            if not rules:
+                raise PathError(("curriculum", i), "every sub-stage but the last needs until_step or until_truncated_below")
+            if sub.until_step is not None:
+                if sub.until_step <= previous_step:
+                    raise PathError(("curriculum", i, "until_step"), f"until_step must grow from one sub-stage to the next (previous: {previous_step})")
+                if self.max_steps is not None and sub.until_step >= self.max_steps:
+                    raise PathError(("curriculum", i, "until_step"), f"until_step {sub.until_step} leaves no steps for later sub-stages (max_steps: {self.max_steps})")
+                previous_step = sub.until_step
+
+
+Stage = Annotated[Union[SFTStage, RMStage, GRPOStage], Field(discriminator="kind")]
+STAGE_KINDS = {"sft": SFTStage, "rm": RMStage, "grpo": GRPOStage}
+
+
+# ---------------------------------------------------------------- the recipe
+
+
+class Recipe(_Config):
+    name: Name
+    description: str = ""
+    seed: int = 0
+    base_model: BaseModelSpec
+    output_dir: str | None = None  # None: runs/<name>
+    eval: dict[Name, list[EvalSet]] = Field(default_factory=dict)
+    stages: Annotated[list[Stage], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _references(self) -> "Recipe":
+        if self.output_dir is None:
+            self.output_dir = f"runs/{self.name}"
+        for suite, sets in self.eval.items():
+            names = [s.name for s in sets]
+            for j, set_name in enumerate(names):
+                if set_name in names[:j]:
+                    raise PathError(("eval", suite, j, "name"), f"duplicate eval set name '{set_name}'")
+        earlier: list[str] = []
+        for i, stage in enumerate(self.stages):
+            if stage.name == BASE:
+                raise PathError(("stages", i, "name"), f"'{BASE}' is reserved for the base model")
+            if stage.name in earlier:
+                raise PathError(("stages", i, "name"), f"duplicate stage name '{stage.name}'")
+            if stage.parent is not None and stage.parent != BASE and stage.parent not in earlier:
+                if stage.parent == stage.name:
+                    why = "is this stage itself; a parent must be an earlier stage"
+                elif any(s.name == stage.parent for s in self.stages[i + 1 :]):
+                    why = "comes later; a parent must be an earlier stage"
+                else:
+                    why = "is not a stage"
+                allowed = ", ".join([BASE, *earlier])
+                raise PathError(("stages", i, "parent"), f"'{stage.parent}' {why}; allowed: {allowed}")
+            for j, suite in enumerate(stage.eval or []):
+                if suite not in self.eval:
+                    known = ", ".join(self.eval) or "(none defined)"
+                    raise PathError(("stages", i, "eval", j), f"unknown eval suite '{suite}'; defined: {known}")
+            earlier.append(stage.name)
+        return self
+
+    def stage(self, name: str) -> SFTStage | RMStage | GRPOStage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+    def parent_of(self, name: str) -> str:
+        """The stage whose output ``name`` starts from, or ``base``."""
+        index = [s.name for s in self.stages].index(name)
+        stage = self.stages[index]
+        if stage.parent is not None:
+            return stage.parent
+        return BASE if index == 0 else self.stages[index - 1].name
+
+    def eval_suites_for(self, name: str) -> list[str]:
+        chosen = self.stage(name).eval
+        return list(self.eval) if chosen is None else list(chosen)
+
+    def stage_seed(self, name: str) -> int:
+        seed = self.stage(name).seed
+        return self.seed if seed is None else seed
+
+    def plan(self) -> list[StagePlan]:
+        """Per stage: name, kind, parent and estimated steps (see ``cascade.config.plan``)."""
+        return plan_recipe(self)

@@ -1,0 +1,67 @@
+"""Turn one pydantic validation error into a short, human sentence and a field path.
+
+Shared by the record readers and the recipe loader so that every bad input reads the same
+way: ``file:line: field 'messages[1].role': ...``. Torch-free.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from pydantic import ValidationError
+
+Loc = tuple[str | int, ...]
+
+# Longest rendering of an offending value inside a message: errors must stay one line.
+_MAX_VALUE_CHARS = 60
+
+
+def format_path(loc: Sequence[str | int]) -> str:
+    """``('messages', 1, 'role')`` -> ``messages[1].role``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def short_repr(value: Any) -> str:
+    text = repr(value).replace("\n", "\\n")
+    if len(text) > _MAX_VALUE_CHARS:
+        text = text[: _MAX_VALUE_CHARS - 3] + "..."
+    return text
+
+
+def describe(error: Any) -> str:
+    """One pydantic error dict -> a lower-case sentence that says what was wrong and what
+    is allowed. ``error`` is an item of ``ValidationError.errors()``."""
+    kind = error["type"]
+    if kind == "missing":
+        return "required item missing" if error["loc"] and isinstance(error["loc"][-1], int) else "required key missing"
+    if kind == "value_error":
+        # Our own validators raise ValueError; pydantic prefixes "Value error, ".
+        return str(error["ctx"]["error"])
+    message = error["msg"]
+    message = message[0].lower() + message[1:] if message else message
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if "input" in error and kind not in ("model_type", "dict_type", "list_type"):
+        return f"{message} (got {short_repr(error['input'])})"
+    return f"{message} (got {type(error.get('input')).__name__})"
+
+
+def first_error(exc: ValidationError) -> tuple[Loc, str, dict[str, Any], int]:
+    """The first error of ``exc`` as ``(loc, sentence, raw error, number of errors)``.
+
+    Only the first error is reported: one line per bad input keeps errors readable, and
+    fixing the first often fixes the rest.
+    """
+    errors = exc.errors(include_url=False)
+    error = errors[0]
+    return tuple(error["loc"]), describe(error), error, len(errors)
+
+
+def more_suffix(count: int) -> str:
+    return "" if count <= 1 else f" (and {count - 1} more error{'s' if count > 2 else ''})"
