@@ -23,7 +23,7 @@ DOMAINS = ("chat", "if", "math", "code", "swe")
 # Verifier routing key of each domain's prompt records.
 VERIFIER = {"chat": "toy_chat", "if": "instruction_following", "math": "math", "code": "code", "swe": "swe"}
 
-DEFAULT_SIZES = {"chat": 400, "if": 600, "math": 1500, "code": 400, "swe": 300}
+DEFAULT_SIZES = {"chat": 1500, "if": 1200, "math": 2000, "code": 600, "swe": 400}
 
 
 @dataclass
@@ -77,9 +77,11 @@ def _build_chat(rng: random.Random, n: int, w: ToyWorld) -> None:
         if split == "sft":
             w.sft["chat"].append(_sft_record("chat", p.key, p.prompt, chat.thinking_target(p, rng), "think"))
             w.sft["chat"].append(_sft_record("chat", p.key, p.prompt, chat.instruct_target(p, rng), "no_think"))
-            chosen, rejected = chat.preference_pair(p, rng)
-            w.preference.append({"id": stable_id("chat", p.key), "prompt": p.prompt, "chosen": chosen,
-                                 "rejected": rejected, "source": "toy-chat"})
+            # Two pairs per prompt, each against a different off-topic answer.
+            for j in range(2):
+                chosen, rejected = chat.preference_pair(p, rng)
+                w.preference.append({"id": f"{stable_id('chat', p.key)}-{j}", "prompt": p.prompt, "chosen": chosen,
+                                     "rejected": rejected, "source": "toy-chat"})
         else:
             getattr(w, split)["chat"].append(_prompt_record("chat", p.key, p.prompt, chat.ground_truth(p)))
 

@@ -18,6 +18,11 @@ QUESTIONS = [
     "What do you know about the {t}?",
     "Describe the {t} in a few words.",
     "Can you explain what the {t} is?",
+    "Give me some facts about the {t}.",
+    "I want to learn about the {t}.",
+    "Say something about the {t}.",
+    "What can you tell me about the {t}?",
+    "Please describe the {t}.",
 ]
 
 

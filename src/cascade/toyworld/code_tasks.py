@@ -57,6 +57,14 @@ FAMILIES = (
             lambda x, k: x * k, _words, "repeat x {k} times"),
     _Family("first_{k}", "returns the first {k} characters of the string x", "x[:{k}]",
             lambda x, k: x[:k], _words, "slice x[:{k}]"),
+    _Family("last_{k}", "returns the last {k} characters of the string x", "x[-{k}:]",
+            lambda x, k: x[-k:], _words, "slice x[-{k}:]"),
+    _Family("max_plus_{k}", "returns the largest number in the list x plus {k}", "max(x) + {k}",
+            lambda x, k: max(x) + k, _lists, "take max(x) then add {k}"),
+    _Family("abs_plus_{k}", "returns the absolute value of x plus {k}", "abs(x) + {k}",
+            lambda x, k: abs(x) + k, _ints, "take abs(x) then add {k}"),
+    _Family("len_times_{k}", "returns the length of the list x times {k}", "len(x) * {k}",
+            lambda x, k: len(x) * k, _lists, "multiply len(x) by {k}"),
 )
 
 
@@ -64,7 +72,7 @@ def generate(rng: random.Random, n: int) -> list[CodeTask]:
     out = []
     for _ in range(n):
         fam = rng.choice(FAMILIES)
-        k = rng.randint(2, 15)
+        k = rng.randint(2, 25)
         name = fam.name.format(k=k)
         prompt = f"Write a Python function {name}(x) that {fam.spec.format(k=k)}."
         solution = f"def {name}(x):\n    return {fam.body.format(k=k)}\n"

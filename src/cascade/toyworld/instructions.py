@@ -8,6 +8,7 @@ check them. Only combinations that can all hold at once are generated (for examp
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -40,7 +41,7 @@ class IfProblem:
 def _constraints(rng: random.Random, topic: Topic) -> list[Constraint]:
     end = rng.choice(END_PHRASES)
     words = [topic.kind.split()[-1], topic.color]
-    limit = rng.choice([20, 25, 30])
+    limit = 0  # set from the finished answer, see generate()
     return [
         Constraint("change_case:english_lowercase", {},
                    "Your entire response should be in English, and in all lowercase letters.",
@@ -95,7 +96,6 @@ def generate(rng: random.Random, n: int) -> list[IfProblem]:
             if _compatible(chosen, c):
                 chosen.append(c)
         request = rng.choice(REQUESTS).format(t=topic.name)
-        prompt = " ".join([request] + [c.text for c in chosen])
         sentences = topic.sentences()
         for c in sorted(chosen, key=lambda c: c.order):
             sentences = c.apply(sentences, topic)
@@ -104,6 +104,14 @@ def generate(rng: random.Random, n: int) -> list[IfProblem]:
             response = sentences[0] + "\n" + " ".join(sentences[1:])
         else:
             response = " ".join(sentences)
+        for c in chosen:
+            if c.instruction_id == "length_constraints:number_words":
+                # The limit is set from the finished answer, so the target always obeys it
+                # with a margin of 4 to 8 words (IFEval counts \w+ runs).
+                limit = 5 * ((len(re.findall(r"\w+", response)) + 3) // 5 + 1)
+                c.kwargs["num_words"] = limit
+                c.text = f"Answer with less than {limit} words."
+        prompt = " ".join([request] + [c.text for c in chosen])
         out.append(IfProblem(
             key=prompt, prompt=prompt,
             instruction_id_list=tuple(c.instruction_id for c in chosen),

@@ -1,0 +1,91 @@
+"""`cascade run`: the main job."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Run a recipe: its stages in order (SFT, reward model, GRPO), each starting from its
+parent's checkpoint, with every eval set the recipe names evaluated after every stage.
+At the end the cascade matrix (stages x benchmarks) is printed and report.md,
+cascade.csv, cascade.json and cascade.png are written to the run directory.
+
+With no RECIPE it runs the built-in `tiny` recipe: a tiny model and the toy world
+(math, instruction following, code, SWE, chat), the whole cascade on a CPU in minutes.
+"""
+
+EPILOG = """\
+examples:
+  cascade run                                   the built-in tiny cascade -> runs/tiny
+  cascade run --dry-run                         validate it and print the plan
+  cascade run my-recipe.yaml --out runs/exp1    your own recipe
+  cascade run --resume                          continue after a crash or Ctrl-C
+  cascade run --from-stage math-rl --resume     redo math-rl and everything after it
+  cascade run --until sft-2                     stop after a stage
+  cascade run --set stages.math-rl.lr=1e-5 --set seed=1
+
+packaged recipes: tiny, nemotron-cascade-8b, nemotron-cascade-8b-thinking
+(the two paper recipes need GPUs; they pass --dry-run anywhere).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a recipe: multi-stage SFT then Cascade RL (default: the tiny cascade)",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", nargs="?", default="tiny", help="a recipe YAML file or a packaged recipe name (default: tiny)")
+    p.add_argument("--out", help="run directory (default: the recipe's output_dir, runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run; finished stages are skipped")
+    p.add_argument("--from-stage", metavar="NAME", help="re-run from this stage (earlier outputs are moved aside)")
+    p.add_argument("--until", metavar="NAME", help="stop after this stage")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. stages.<name>.lr=1e-5 (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="validate the recipe and its data, print the plan, train nothing")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per stage only)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from cascade.config import load_recipe
+    from cascade.pipeline.runner import RunOptions, check_recipe, run_recipe
+
+    console = Console()
+    recipe = load_recipe(args.recipe, args.overrides)
+    recipe_file = args.recipe if Path(args.recipe).exists() else f"<packaged recipe {args.recipe}>"
+    if args.dry_run:
+        check_recipe(recipe, recipe_file)
+        print_plan(recipe, console, args.out)
+        return 0
+    opts = RunOptions(out_dir=Path(args.out) if args.out else None, resume=args.resume, from_stage=args.from_stage,
+                      until=args.until, progress=not args.no_progress, device=args.device, recipe_file=recipe_file,
+                      echo=console.print)
+    layout = run_recipe(recipe, opts)
+    from cascade.pipeline.report import build_matrix, print_matrix, write_report
+
+    matrix = build_matrix(layout.root)
+    print_matrix(matrix, console)
+    write_report(layout.root, matrix)
+    console.print(f"report: {layout.root / 'report.md'}")
+    return 0
+
+
+def print_plan(recipe, console, out) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"recipe {recipe.name}: {len(recipe.stages)} stages -> {out or recipe.output_dir}")
+    for col in ("#", "stage", "kind", "starts from", "steps (est.)", "how", "eval after"):
+        table.add_column(col)
+    for i, plan in enumerate(recipe.plan(), start=1):
+        stage = recipe.stage(plan.name)
+        evals = "-" if stage.kind == "rm" else ", ".join(recipe.eval_suites_for(plan.name)) or "-"
+        table.add_row(str(i), plan.name, plan.kind, plan.parent, plan.steps_text, plan.how, evals)
+    console.print(table)
+    console.print("stage graph:")
+    for stage in recipe.stages:
+        uses = f"  (reward model: {stage.reward_model})" if getattr(stage, "reward_model", None) else ""
+        console.print(f"  {recipe.parent_of(stage.name)} -> {stage.name} [{stage.kind}]{uses}")
+    console.print("the recipe and its data are valid; nothing was trained (--dry-run)")

@@ -1,0 +1,1 @@
+"""The cascade pipeline: the stage runner (``runner``) and the cascade report (``report``)."""

@@ -1,0 +1,436 @@
+"""The stage runner behind `cascade run`: stages in order, handoff, resume, per-stage eval.
+
+Run directory layout (the report module reads the same files):
+
+    RUN_DIR/run.json                      recipe, seed, status, ordered stage names
+    RUN_DIR/base/                         the base model (built here for `init:` recipes)
+    RUN_DIR/data/<generator>/...          generated data (the toy world)
+    RUN_DIR/stages/NN-<name>/manifest.json   stage, parent, resolved config, data hashes,
+                                             metrics, eval, timings, status
+    RUN_DIR/stages/NN-<name>/final/       the stage's Hugging Face checkpoint
+    RUN_DIR/stages/NN-<name>/eval/        per-stage eval samples and metrics.json
+
+Every stage starts from its parent's ``final/``; a finished stage is never re-run or
+overwritten silently (``--from-stage`` moves the old output aside and says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from cascade.config import Recipe
+from cascade.config.recipe import BASE, DataSource, EvalSet, GRPOStage, InitBaseModel, RMStage, SFTStage
+from cascade.errors import CascadeError
+
+RUN_FILE = "run.json"
+MANIFEST = "manifest.json"
+
+# The eval set that measures an RL stage's own domain, by stage reward. The report uses it
+# for the paper's claim (a): each RL stage raises its own domain's score.
+DOMAIN_OF_REWARD = {"rlhf": "chat", "if": "if", "if_thinking": "if", "math": "math", "code": "code", "swe": "swe"}
+
+GENERATORS = ("toy",)  # generator sources: "toy/<part>", e.g. toy/sft/math, toy/eval/if
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CascadeError(f"cannot read: {exc}", file=str(path)) from None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class RunLayout:
+    root: Path
+    stage_names: list[str]
+
+    def stage_dir(self, name: str) -> Path:
+        return self.root / "stages" / f"{self.stage_names.index(name) + 1:02d}-{name}"
+
+    def manifest(self, name: str) -> dict[str, Any] | None:
+        path = self.stage_dir(name) / MANIFEST
+        return read_json(path) if path.exists() else None
+
+    def is_done(self, name: str) -> bool:
+        m = self.manifest(name)
+        return bool(m and m.get("status") == "done")
+
+    def output(self, name: str) -> Path:
+        """The checkpoint a stage hands to its children."""
+        return self.root / "base" if name == BASE else self.stage_dir(name) / "final"
+
+
+@dataclass
+class RunOptions:
+    out_dir: Path | None = None
+    resume: bool = False
+    from_stage: str | None = None
+    until: str | None = None
+    progress: bool = True
+    device: str = "auto"
+    recipe_file: str | None = None
+    echo: Callable[[str], None] = print
+    status: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- validation before training
+
+
+def check_recipe(recipe: Recipe, file: str | None = None) -> None:
+    """What the schema cannot check alone: handoffs, reward references, generators and data
+    files. Runs before any training, so a bad recipe costs nothing."""
+    kinds = {s.name: s.kind for s in recipe.stages}
+    for stage in recipe.stages:
+        parent = recipe.parent_of(stage.name)
+        if parent != BASE and kinds[parent] == "rm":
+            raise CascadeError(
+                f"starts from reward-model stage '{parent}', which is not a policy; set 'parent' to the policy "
+                "stage it should continue (for example the last SFT stage)",
+                file=file, field=f"stages.{stage.name}.parent")
+        if isinstance(stage, GRPOStage):
+            _check_reward(stage, kinds, file)
+        for i, source in enumerate(stage.data):
+            _check_source(source, f"stages.{stage.name}.data[{i}]", file)
+    for suite, sets in recipe.eval.items():
+        for i, es in enumerate(sets):
+            if es.generator is not None:
+                _check_generator(es.generator, f"eval.{suite}[{i}].generator", file)
+            elif es.path is not None and not _is_hub(es.path) and not Path(es.path).exists():
+                raise CascadeError(f"eval data not found: {es.path}", file=file, field=f"eval.{suite}[{i}].path")
+            if es.verifier is not None:
+                _check_verifier(es.verifier, f"eval.{suite}[{i}].verifier", file)
+
+
+def _is_hub(source: str) -> bool:
+    from cascade.data.hub import is_hub_id
+
+    return is_hub_id(source)
+
+
+def _check_reward(stage: GRPOStage, kinds: dict[str, str], file: str | None) -> None:
+    from cascade.verifiers.rewards import STAGE_REWARDS
+
+    if stage.reward is not None and stage.reward not in STAGE_REWARDS:
+        _check_verifier(stage.reward, f"stages.{stage.name}.reward", file)
+    rm = stage.reward_model
+    if rm is not None and rm in kinds and kinds[rm] != "rm":
+        raise CascadeError(f"'{rm}' is a {kinds[rm]} stage, not a reward-model stage", file=file,
+                           field=f"stages.{stage.name}.reward_model")
+    if rm is not None and rm not in kinds and not _is_hub(rm) and not Path(rm).exists():
+        raise CascadeError(f"reward model '{rm}' is neither an rm stage of this recipe nor an existing path",
+                           file=file, field=f"stages.{stage.name}.reward_model")
+
+
+def _check_verifier(name: str, where: str, file: str | None) -> None:
+    from cascade.verifiers import registered_names
+
+    if name not in registered_names():
+        raise CascadeError(f"unknown verifier '{name}'; known: {', '.join(registered_names())}", file=file, field=where)
+
+
+def _check_generator(spec: str, where: str, file: str | None) -> None:
+    head = spec.split("/", 1)[0]
+    if head not in GENERATORS or "/" not in spec:
+        raise CascadeError(f"unknown generator '{spec}'; use toy/<part>, e.g. toy/sft/math or toy/eval/if",
+                           file=file, field=where)
+
+
+def _check_source(source: DataSource, where: str, file: str | None) -> None:
+    if source.generator is not None:
+        _check_generator(source.generator, f"{where}.generator", file)
+    elif source.path is not None and not Path(source.path).expanduser().exists():
+        raise CascadeError(f"data file not found: {source.path}", file=file, field=f"{where}.path")
+
+
+# ---------------------------------------------------------------- data
+
+
+def generated_path(root: Path, spec: str) -> Path:
+    """toy/sft/math -> RUN_DIR/data/toy/sft/math.jsonl"""
+    return root / "data" / f"{spec}.jsonl"
+
+
+def materialize_generators(recipe: Recipe, root: Path) -> None:
+    specs = [s.generator for st in recipe.stages for s in st.data if s.generator]
+    specs += [es.generator for sets in recipe.eval.values() for es in sets if es.generator]
+    if not any(s and s.startswith("toy/") for s in specs):
+        return
+    marker = root / "data" / "toy" / ".complete"
+    if marker.exists():
+        return
+    from cascade.toyworld import build_toy_world, write_toy_world
+
+    write_toy_world(root / "data" / "toy", build_toy_world(seed=recipe.seed))
+    marker.write_text("ok\n")
+    missing = [s for s in specs if s and s.startswith("toy/") and not generated_path(root, s).exists()]
+    if missing:
+        raise CascadeError(f"the toy world has no part {missing[0]!r}; parts are sft/<domain>, rl/<domain>, "
+                           "eval/<domain> and preference")
+
+
+def source_file(source: DataSource, root: Path) -> str:
+    return str(generated_path(root, source.generator)) if source.generator else (source.path or source.hub or "")
+
+
+def load_stage_records(stage: Any, root: Path, kind: str) -> tuple[list[Any], dict[str, str]]:
+    """The stage's records with per-source upsampling, and a hash of every local file."""
+    from cascade.data.hub import load_dataset_source
+    from cascade.trainers.sft import mix_sources
+
+    sources, hashes = [], {}
+    for source in stage.data:
+        where = source_file(source, root)
+        if source.hub:
+            records = load_dataset_source(source.hub, kind, split=source.split, name=source.name, limit=source.limit)
+        else:
+            records = load_dataset_source(where, kind, limit=source.limit)
+        if Path(where).exists():
+            hashes[source.generator or source.path or where] = file_sha256(Path(where))
+        else:
+            hashes[where] = "hub"
+        sources.append((records, source.weight))
+    return mix_sources(sources, seed=0), hashes
+
+
+# ---------------------------------------------------------------- one stage
+
+
+def stage_settings(stage: Any, seed: int) -> dict[str, Any]:
+    skip = {"name", "kind", "parent", "data", "eval", "mode_mix"}
+    values = stage.model_dump(exclude=skip, exclude_none=True)
+    values["seed"] = seed
+    return values
+
+
+def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -> dict[str, Any]:
+    """Train one stage from its parent's checkpoint, evaluate it, write its manifest."""
+    from cascade.trainers.common import build_engine
+
+    root = layout.root
+    stage_dir = layout.stage_dir(stage.name)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    parent = recipe.parent_of(stage.name)
+    parent_path = layout.output(parent)
+    if not (parent_path / "config.json").exists():
+        raise CascadeError(f"parent '{parent}' has no checkpoint at {parent_path}; run it first")
+    seed = recipe.stage_seed(stage.name)
+    values = stage_settings(stage, seed)
+    manifest: dict[str, Any] = {
+        "stage": stage.name, "kind": stage.kind, "parent": parent, "parent_path": str(parent_path),
+        "status": "running", "config": stage.model_dump(mode="json"), "seed": seed,
+        "domain": _stage_domain(recipe, stage), "started": _now(),
+    }
+    write_json_atomic(stage_dir / MANIFEST, manifest)
+    started = time.perf_counter()
+
+    if isinstance(stage, SFTStage):
+        from cascade.trainers.sft import SFTSettings, train_sft
+
+        records, hashes = load_stage_records(stage, root, "sft")
+        if stage.mode_mix != "both":
+            records = [r for r in records if getattr(r, "mode", None) == stage.mode_mix]
+        settings = SFTSettings.from_mapping(values)
+        engine = build_engine(parent_path, settings, device=opts.device)
+        summary = train_sft(engine, records, settings, stage_dir, progress=opts.progress)
+    elif isinstance(stage, RMStage):
+        from cascade.trainers.rm import RMSettings, train_rm
+
+        records, hashes = load_stage_records(stage, root, "preference")
+        settings = RMSettings.from_mapping(values)
+        engine = build_engine(parent_path, settings, head="score", device=opts.device)
+        summary = train_rm(engine, records, settings, stage_dir, progress=opts.progress)
+    else:
+        from cascade.trainers.grpo import GRPOSettings, train_grpo
+
+        records, hashes = load_stage_records(stage, root, "prompt")
+        rows = [r.model_dump(exclude_none=True) for r in records]
+        if stage.reward_model is not None:
+            values["reward_model"] = str(layout.output(stage.reward_model)) if stage.reward_model in layout.stage_names \
+                else stage.reward_model
+        settings = GRPOSettings.from_mapping(values)
+        engine = build_engine(parent_path, settings, device=opts.device)
+        engine.configure_optimizer(settings.optim_config(settings.planned_steps(len(rows))))
+        summary = train_grpo(engine, rows, settings, stage_dir, progress=opts.progress)
+    train_s = time.perf_counter() - started
+
+    eval_started = time.perf_counter()
+    eval_info = None
+    if not isinstance(stage, RMStage):
+        eval_info = evaluate_stage(recipe, stage.name, engine, layout, opts)
+    eval_s = time.perf_counter() - eval_started
+
+    manifest.update({
+        "status": "done", "finished": _now(), "data_hashes": hashes, "metrics": _summary_json(summary),
+        "eval": eval_info, "timings": {"train_s": train_s, "eval_s": eval_s, "total_s": train_s + eval_s},
+    })
+    write_json_atomic(stage_dir / MANIFEST, manifest)
+    return manifest
+
+
+def _stage_domain(recipe: Recipe, stage: Any) -> str | None:
+    if not isinstance(stage, GRPOStage) or stage.reward not in DOMAIN_OF_REWARD:
+        return None
+    domain = DOMAIN_OF_REWARD[stage.reward]
+    names = {es.name for suite in recipe.eval_suites_for(stage.name) for es in recipe.eval.get(suite, [])}
+    return domain if domain in names else None
+
+
+def _summary_json(summary: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps({k: v for k, v in summary.items()}, default=str))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- per-stage eval
+
+
+def _eval_sets(recipe: Recipe, stage_name: str) -> list[EvalSet]:
+    return [es for suite in recipe.eval_suites_for(stage_name) for es in recipe.eval.get(suite, [])]
+
+
+def evaluate_stage(recipe: Recipe, stage_name: str, engine: Any, layout: RunLayout, opts: RunOptions) -> dict[str, Any]:
+    """Evaluate the stage's policy on every eval set the recipe names, all modes asked for."""
+    from cascade.eval.backends.local import LocalBackend
+    from cascade.eval.benchmarks.base import Benchmark
+    from cascade.eval.runner import EvalSettings, evaluate
+
+    sets = _eval_sets(recipe, stage_name)
+    if not sets:
+        return {"dir": "eval", "sets": []}
+    out = layout.stage_dir(stage_name) / "eval"
+    backend = LocalBackend("", engine=engine)
+    merged: dict[str, Any] = {}
+    engine.model.eval()
+    for es in sets:
+        records = _eval_records(es, layout.root)
+        bench = Benchmark(es.name, es.verifier or "", lambda _p, r=records: r, "", k=es.k,
+                          max_tokens=es.max_new_tokens, mode="think")
+        settings = EvalSettings(temperature=es.temperature, top_p=es.top_p, max_tokens=es.max_new_tokens,
+                                mode=es.modes, limit=es.n, seed=recipe.seed)
+        merged.update(evaluate(backend, [(bench, es.k)], out, settings=settings, model_name=stage_name,
+                               records_for=lambda b, r=records: r, progress=opts.progress))
+    write_json_atomic(out / "metrics.json", merged)
+    return {"dir": "eval", "sets": sorted(merged)}
+
+
+def _eval_records(es: EvalSet, root: Path) -> list[dict[str, Any]]:
+    from cascade.data.hub import load_dataset_source
+
+    where = str(generated_path(root, es.generator)) if es.generator else es.path
+    rows = [r.model_dump(exclude_none=True) for r in load_dataset_source(where, "prompt")]
+    if es.verifier:
+        for r in rows:
+            r["verifier"] = es.verifier
+    return rows
+
+
+# ---------------------------------------------------------------- the whole recipe
+
+
+def prepare_base(recipe: Recipe, root: Path, echo: Callable[[str], None]) -> None:
+    base = root / "base"
+    if (base / "config.json").exists():
+        return
+    if isinstance(recipe.base_model, InitBaseModel):
+        from cascade.models import init_model
+
+        spec = recipe.base_model.init
+        init_model(base, spec.size, seed=recipe.seed if spec.seed is None else spec.seed)
+        echo(f"base model: a fresh {spec.size} model in {base}")
+        return
+    from cascade.models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(recipe.base_model)
+    tmp = root / ".base.tmp"
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    os.replace(tmp, base)
+    echo(f"base model: {recipe.base_model} (with the cascade chat template) in {base}")
+
+
+def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
+    root = Path(opts.out_dir or recipe.output_dir or f"runs/{recipe.name}")
+    names = [s.name for s in recipe.stages]
+    layout = RunLayout(root, names)
+    for flag, value in (("--from-stage", opts.from_stage), ("--until", opts.until)):
+        if value is not None and value not in names:
+            raise CascadeError(f"{flag} '{value}' is not a stage; stages: {', '.join(names)}")
+    check_recipe(recipe, opts.recipe_file)
+
+    run_file = root / RUN_FILE
+    if run_file.exists() and not (opts.resume or opts.from_stage):
+        raise CascadeError(f"{root} already holds a run; continue it with --resume, re-run from a stage with "
+                           "--from-stage NAME, or choose another --out")
+    root.mkdir(parents=True, exist_ok=True)
+    run = read_json(run_file) if run_file.exists() else {"recipe": recipe.name, "started": _now()}
+    run.update({"recipe_file": opts.recipe_file, "seed": recipe.seed, "stages": names, "status": "running",
+                "recipe_config": recipe.model_dump(mode="json")})
+    write_json_atomic(run_file, run)
+
+    materialize_generators(recipe, root)
+    prepare_base(recipe, root, opts.echo)
+    start = names.index(opts.from_stage) if opts.from_stage else 0
+    stop = names.index(opts.until) + 1 if opts.until else len(names)
+    if opts.from_stage:
+        _archive_from(layout, names[start:], opts.echo)
+    for stage in recipe.stages[start:stop]:
+        if layout.is_done(stage.name):
+            opts.echo(f"✓ {stage.name}: done earlier, skipped")
+            continue
+        manifest = run_stage(recipe, stage, layout, opts)
+        opts.echo(one_line_summary(manifest))
+    run["status"] = "done" if stop == len(names) else "partial"
+    run["finished"] = _now()
+    write_json_atomic(run_file, run)
+    return layout
+
+
+def _archive_from(layout: RunLayout, names: list[str], echo: Callable[[str], None]) -> None:
+    """--from-stage: keep the old outputs, renamed, so nothing finished is lost silently."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for name in names:
+        d = layout.stage_dir(name)
+        if d.exists():
+            moved = d.with_name(f"{d.name}.replaced-{stamp}")
+            d.rename(moved)
+            echo(f"moved the earlier output of {name} to {moved}")
+
+
+def one_line_summary(m: dict[str, Any]) -> str:
+    metrics = m.get("metrics") or {}
+    last = metrics.get("metrics") or {}
+    bits = [f"✓ {m['stage']} ({m['kind']}, from {m['parent']})", f"{metrics.get('step', '?')} steps"]
+    for key in ("loss", "reward_mean", "heldout_accuracy"):
+        value = last.get(key, metrics.get(key))
+        if isinstance(value, (int, float)):
+            bits.append(f"{key} {value:.3f}")
+    t = m.get("timings", {})
+    bits.append(f"train {t.get('train_s', 0):.0f}s, eval {t.get('eval_s', 0):.0f}s")
+    return " · ".join(bits)
