@@ -1,0 +1,332 @@
+"""``swe``: execution-free reward for Agentless-style code repair (paper Eq. 2, notes 5.5).
+
+The answer holds SEARCH/REPLACE edits inside fenced blocks (```` ```diff ````)::
+
+    ### path/to/file.py
+    <<<<<<< SEARCH
+    original lines
+    =======
+    replacement lines
+    >>>>>>> REPLACE
+
+Record ``ground_truth``: ``{"files": {path: original content}, "gold_patch": unified diff}``.
+Optional ``meta.issue`` (the issue text, shown to a judge).
+
+Reward:
+-  1  the normalised patch equals the normalised gold patch;
+-  0  the edits change nothing;
+- -1  no edit can be parsed, or one cannot be applied (file not given, search text not
+      found);
+- otherwise a graded score in [0, 1): by default the SWE-RL lexical similarity
+  ``difflib.SequenceMatcher(None, pred, gold).ratio()`` of the normalised patches; with a
+  judge (``SweVerifier(judge=...)`` or a callable in ``meta.judge``), the judge's P("YES")
+  for ``judge_prompt(issue, gold_patch, model_patch)``.
+
+Normalising a patch keeps only what it changes: per file (sorted by path), the removed
+and added lines with whitespace runs collapsed; blank changed lines and line pairs that
+differ only in whitespace are dropped; headers, index lines, hunk positions and context
+lines are ignored. Before comparing, the gold patch is applied to the given files and
+re-diffed with difflib, like the prediction, because git and difflib may align repeated
+lines differently (same change, different hunks); a gold patch that does not apply to the
+files is compared as written.
+
+``passed`` is True only for an exact match: without running tests nothing else is a
+verified fix. A judge callable cannot cross a process boundary, so the batch API (worker
+processes) always uses the lexical score; use a judge by calling the verifier in-process.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from cascade.errors import CascadeError
+from cascade.verifiers.base import Verifier, VerifyResult, register
+
+Judge = Callable[[str], float]
+
+
+@dataclass
+class Edit:
+    path: str
+    search: str
+    replace: str
+
+
+class EditError(ValueError):
+    """An edit that cannot be parsed or applied (scored -1)."""
+
+
+_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
+_EDIT = re.compile(
+    r"(?:^###[ \t]*(?P<path>[^\n]+?)[ \t]*\n)?"
+    r"^<<<<<<< SEARCH[ \t]*\n(?P<search>.*?)^=======[ \t]*\n(?P<replace>.*?)^>>>>>>> REPLACE[ \t]*$",
+    re.DOTALL | re.MULTILINE,
+)
+
+
+def parse_edits(answer: str) -> list[Edit]:
+    """Every SEARCH/REPLACE edit in the fenced blocks of ``answer``, in order.
+
+    An edit without its own ``### path`` line applies to the previous edit's file.
+    """
+    edits: list[Edit] = []
+    for fence in _FENCE.finditer(answer):
+        path: str | None = None
+        for match in _EDIT.finditer(fence.group(1)):
+            path = (match.group("path") or path or "").strip()
+            if not path:
+                raise EditError("an edit block does not name its file (### path)")
+            # Drop the newline that ends the last line: blocks are matched as line runs.
+            edits.append(Edit(path, match.group("search")[:-1], match.group("replace")[:-1]))
+    return edits
+
+
+def apply_edits(files: Mapping[str, str], edits: list[Edit]) -> dict[str, str]:
+    """The files after the edits (only the ones that exist in ``files`` may be edited)."""
+    result = dict(files)
+    for edit in edits:
+        if edit.path not in result:
+            raise EditError(f"edit targets '{edit.path}', which is not among the given files")
+        content = result[edit.path]
+        if edit.search == "":
+            if content.strip():
+                raise EditError(f"empty SEARCH block for non-empty file '{edit.path}'")
+            result[edit.path] = edit.replace + "\n"
+            continue
+        if edit.search not in content:
+            raise EditError(f"SEARCH text not found in '{edit.path}'")
+        result[edit.path] = content.replace(edit.search, edit.replace, 1)
+    return result
+
+
+def _split_lines(text: str) -> tuple[list[str], bool]:
+    """Lines without their ``\\n`` (only ``\\n`` separates: a ``\\r`` or form feed stays
+    part of its line, as in git), and whether the text ends with a newline."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        return lines[:-1], True
+    return lines, False
+
+
+def _diff_lines(text: str) -> list[str]:
+    lines, final_newline = _split_lines(text)
+    out = [line + "\n" for line in lines]
+    if out and not final_newline:
+        out[-1] += "\\ No newline at end of file\n"
+    return out
+
+
+def unified_diff(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    """A git-style patch (``a/``/``b/`` prefixes) of every file that changed."""
+    parts: list[str] = []
+    for path in sorted(after):
+        old, new = before.get(path, ""), after[path]
+        if old == new:
+            continue
+        parts.append(f"diff --git a/{path} b/{path}\n")
+        parts.extend(
+            difflib.unified_diff(
+                _diff_lines(old), _diff_lines(new), fromfile=f"a/{path}", tofile=f"b/{path}"
+            )
+        )
+    return "".join(parts)
+
+
+_HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+
+
+@dataclass
+class Hunk:
+    old_start: int  # 1-based line number in the original file
+    lines: list[tuple[str, str]]  # (" " | "-" | "+", text without newline)
+
+    @property
+    def old(self) -> list[str]:
+        return [text for tag, text in self.lines if tag != "+"]
+
+    @property
+    def new(self) -> list[str]:
+        return [text for tag, text in self.lines if tag != "-"]
+
+
+def parse_patch(patch: str) -> dict[str, list[Hunk]]:
+    """path -> hunks of a unified diff (git or plain); paths lose their a/ b/ prefixes.
+
+    Hunk bodies are read by the line counts in their headers, so a removed line that
+    itself starts with "-- " is not mistaken for a file header.
+    """
+    files: dict[str, list[Hunk]] = {}
+    hunks: list[Hunk] | None = None
+    old_path = ""
+    old_left = new_left = 0
+    for line in _split_lines(patch)[0]:
+        if old_left > 0 or new_left > 0:
+            tag, text = (line[:1] or " "), line[1:]
+            if tag == "\\":
+                continue  # "\ No newline at end of file"
+            if tag not in " -+":
+                old_left = new_left = 0  # a truncated hunk: treat the line as a header
+            else:
+                hunks[-1].lines.append((tag, text))  # type: ignore[index]
+                old_left -= tag != "+"
+                new_left -= tag != "-"
+                continue
+        header = _HUNK_HEADER.match(line)
+        if line.startswith("--- "):
+            old_path = line[4:].strip()
+        elif line.startswith("+++ "):
+            new_path = line[4:].strip()
+            path = old_path if new_path == "/dev/null" else new_path
+            hunks = files.setdefault(re.sub(r"^[ab]/", "", path.split("\t")[0]), [])
+        elif header and hunks is not None:
+            hunks.append(Hunk(int(header.group(1)), []))
+            old_left = int(header.group(2) or 1)
+            new_left = int(header.group(3) or 1)
+    return files
+
+
+def apply_patch(files: Mapping[str, str], patch: str) -> dict[str, str] | None:
+    """``files`` with a unified diff applied; None when a hunk does not match exactly.
+
+    Each hunk goes where its old lines occur, nearest to the line its header names.
+    """
+    result = dict(files)
+    for path, hunks in parse_patch(patch).items():
+        if path not in result:
+            return None
+        lines, ends_with_newline = _split_lines(result[path])
+        ends_with_newline = ends_with_newline or not result[path]
+        shift = 0
+        for hunk in hunks:
+            old, new = hunk.old, hunk.new
+            wanted = hunk.old_start - 1 + shift
+            if old:
+                matches = [i for i in range(len(lines) - len(old) + 1) if lines[i : i + len(old)] == old]
+            else:
+                matches = [max(0, min(wanted + 1, len(lines)))]  # pure insertion after line
+            if not matches:
+                return None
+            at = min(matches, key=lambda i: abs(i - wanted))
+            lines[at : at + len(old)] = new
+            shift += len(new) - len(old)
+        result[path] = "\n".join(lines) + ("\n" if ends_with_newline and lines else "")
+    return result
+
+
+def _squash(line: str) -> str:
+    return " ".join(line.split())
+
+
+def normalise_patch(patch: str) -> str:
+    """The changed lines of a unified diff, per file, without positions or whitespace noise."""
+    out: list[str] = []
+    for path, hunks in sorted(parse_patch(patch).items()):
+        # Change blocks: runs of -/+ lines between context lines.
+        blocks: list[tuple[list[str], list[str]]] = []
+        for hunk in hunks:
+            in_block = False
+            for tag, text in hunk.lines:
+                if tag == " ":
+                    in_block = False
+                    continue
+                if not in_block:
+                    blocks.append(([], []))
+                    in_block = True
+                if _squash(text):
+                    blocks[-1][0 if tag == "-" else 1].append(_squash(text))
+        lines: list[str] = []
+        for removed, added in blocks:
+            # A line removed and re-added in the same place, unchanged but for whitespace,
+            # is no change. (A line moved elsewhere lands in another block and counts.)
+            same = Counter(removed) & Counter(added)
+            lines += [f"-{t}" for t in _minus(removed, same)]
+            lines += [f"+{t}" for t in _minus(added, same)]
+        if lines:
+            out.append(f"{path}\n" + "\n".join(lines))
+    return "\n".join(out)
+
+
+def _minus(lines: list[str], drop: Counter[str]) -> list[str]:
+    left = Counter(drop)
+    kept = []
+    for line in lines:
+        if left[line] > 0:
+            left[line] -= 1
+        else:
+            kept.append(line)
+    return kept
+
+
+def judge_prompt(issue: str, gold_patch: str, model_patch: str) -> str:
+    """The question put to an LLM judge (in the spirit of the paper's App. C.2)."""
+    return (
+        "You are reviewing a proposed fix for a software issue.\n\n"
+        "Below are the issue, a reference patch known to resolve it, and a candidate patch. "
+        "The candidate does not need to match the reference line by line; decide whether it "
+        "would resolve the issue as well as the reference does, without breaking other "
+        "behaviour.\n\n"
+        f"<issue>\n{issue}\n</issue>\n\n"
+        f"<reference_patch>\n{gold_patch}\n</reference_patch>\n\n"
+        f"<candidate_patch>\n{model_patch}\n</candidate_patch>\n\n"
+        "Think it through briefly, then give your verdict as <judgement>YES</judgement> or "
+        "<judgement>NO</judgement>."
+    )
+
+
+def _ground_truth(record: Mapping[str, Any]) -> tuple[dict[str, str], str]:
+    truth = record.get("ground_truth")
+    if not isinstance(truth, Mapping):
+        raise CascadeError(
+            'the swe verifier needs {"files": {path: content}, "gold_patch": diff}',
+            field="ground_truth",
+        )
+    files, gold = truth.get("files"), truth.get("gold_patch")
+    if not isinstance(files, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise CascadeError("files must map each path to its content", field="ground_truth.files")
+    if not isinstance(gold, str) or not normalise_patch(gold):
+        raise CascadeError("gold_patch must be a non-empty unified diff", field="ground_truth.gold_patch")
+    return dict(files), gold
+
+
+@register("swe")
+class SweVerifier(Verifier):
+    def __init__(self, judge: Judge | None = None) -> None:
+        self.judge = judge
+
+    def check(self, answer: str, record: Mapping[str, Any]) -> VerifyResult:
+        files, gold = _ground_truth(record)
+        try:
+            edits = parse_edits(answer)
+            if not edits:
+                raise EditError("no SEARCH/REPLACE edit block found")
+            patched = apply_edits(files, edits)
+        except EditError as exc:
+            return VerifyResult(-1.0, False, {"reason": str(exc)}, error="unparseable_patch")
+        patch = unified_diff(files, patched)
+        predicted = normalise_patch(patch)
+        # Diff tools align repeated lines differently (git vs difflib), so when the gold
+        # patch applies to the given files it is re-diffed here with the same algorithm
+        # as the prediction; otherwise its own hunks are used as written.
+        gold_after = apply_patch(files, gold)
+        expected = normalise_patch(unified_diff(files, gold_after) if gold_after else gold)
+        details: dict[str, Any] = {"patch": patch, "edits": len(edits), "gold_applied": bool(gold_after)}
+        if not predicted:
+            return VerifyResult(0.0, False, {**details, "reason": "the edits change nothing"})
+        if predicted == expected:
+            return VerifyResult(1.0, True, {**details, "method": "exact"})
+        meta = record.get("meta") or {}
+        judge = meta.get("judge") if callable(meta.get("judge")) else self.judge
+        if judge is not None:
+            issue = str(meta.get("issue") or record.get("prompt") or "")
+            p_yes = float(judge(judge_prompt(issue, gold, patch)))
+            if not 0.0 <= p_yes <= 1.0:
+                raise ValueError(f"the judge returned P(YES)={p_yes}, outside [0, 1]")
+            return VerifyResult(p_yes, False, {**details, "method": "judge"})
+        similarity = difflib.SequenceMatcher(None, predicted, expected).ratio()
+        return VerifyResult(similarity, False, {**details, "method": "lexical"})
