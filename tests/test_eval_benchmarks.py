@@ -53,7 +53,22 @@ def test_bfcl_categories(shared_data):
     for r in records:
         cats[r["meta"]["category"]] = cats.get(r["meta"]["category"], 0) + 1
     assert cats["simple"] == 400 and cats["parallel_multiple"] == 200 and cats["live_irrelevance"] == 882
-    assert all(r["ground_truth"]["expect"] == "no_call" for r in records if r["meta"]["category"] == "irrelevance")
+    assert all(r["ground_truth"] == [] for r in records if r["meta"]["category"] == "irrelevance")
+    simple0 = next(r for r in records if r["id"] == "simple_0")
+    assert simple0["ground_truth"] == [{"calculate_triangle_area": {"base": [10], "height": [5], "unit": ["units", ""]}}]
+    assert simple0["meta"]["tools"][0]["function"]["name"] == "calculate_triangle_area"
+
+
+def test_bfcl_records_score_with_the_tool_call_verifier(shared_data):
+    from cascade.verifiers import get_verifier
+
+    records = {r["id"]: r for r in get_benchmark("bfcl_v3").load(shared_data)}
+    v = get_verifier("tool_call")
+    good = '<tool_call>\n{"name": "calculate_triangle_area", "arguments": {"base": 10, "height": 5}}\n</tool_call>'
+    bad = '<tool_call>\n{"name": "calculate_triangle_area", "arguments": {"base": 10, "height": 6}}\n</tool_call>'
+    assert v.verify(good, records["simple_0"]).score == 1.0
+    assert v.verify(bad, records["simple_0"]).score == 0.0
+    assert v.verify("I cannot help with that.", records["irrelevance_0"]).score == 1.0
 
 
 def test_wrong_format_names_file_line_and_field(tmp_path):

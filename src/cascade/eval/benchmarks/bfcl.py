@@ -12,10 +12,11 @@ from cascade.eval.benchmarks.base import read_jsonl, require
 AST_CATEGORIES = (
     "simple", "multiple", "parallel", "parallel_multiple", "java", "javascript",
     "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
-    "irrelevance", "live_irrelevance", "live_relevance",
+    "irrelevance", "live_irrelevance",
 )
-# Scored by abstention (no call) or by "some call" rather than against possible answers.
-NO_ANSWER_CATEGORIES = {"irrelevance": "no_call", "live_irrelevance": "no_call", "live_relevance": "any_call"}
+# Scored by abstention: the right answer is no call at all (an empty possible-answer list).
+# live_relevance (right = any call) is left out: the tool-call verifier has no "any call" rule.
+NO_CALL_CATEGORIES = ("irrelevance", "live_irrelevance")
 
 
 def _tools(functions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -30,19 +31,17 @@ def load_bfcl(directory: Path, *, categories: tuple[str, ...] = AST_CATEGORIES) 
         if not qfile.exists():
             raise CascadeError(f"BFCL category file missing: {qfile.name}", file=str(directory))
         answers: dict[str, Any] = {}
-        if cat not in NO_ANSWER_CATEGORIES:
+        if cat not in NO_CALL_CATEGORIES:
             afile = directory / "possible_answer" / qfile.name
             answers = {r["id"]: r["ground_truth"] for _, r in read_jsonl(afile)}
         for n, r in read_jsonl(qfile):
             rid = require(r, "id", qfile, n)
             turns = require(r, "question", qfile, n)
             functions = require(r, "function", qfile, n)
-            if cat in NO_ANSWER_CATEGORIES:
-                gt: dict[str, Any] = {"expect": NO_ANSWER_CATEGORIES[cat], "functions": functions}
-            else:
-                if rid not in answers:
-                    raise CascadeError(f"no possible answer for {rid}", file=str(qfile), line=n, field="id")
-                gt = {"expect": "match", "possible_answer": answers[rid], "functions": functions}
-            out.append({"id": rid, "messages": turns[0], "verifier": "tool_call", "ground_truth": gt,
-                        "meta": {"category": cat, "tools": _tools(functions)}})
+            if cat not in NO_CALL_CATEGORIES and rid not in answers:
+                raise CascadeError(f"no possible answer for {rid}", file=str(qfile), line=n, field="id")
+            # The tool-call verifier's format: BFCL's possible-answer list ([] = expect no call),
+            # with the function docs in meta for type checks.
+            out.append({"id": rid, "messages": turns[0], "verifier": "tool_call", "ground_truth": answers.get(rid, []),
+                        "meta": {"category": cat, "functions": functions, "tools": _tools(functions)}})
     return out
