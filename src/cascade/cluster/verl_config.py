@@ -1,0 +1,311 @@
+"""A GRPO stage (or one sub-stage of its curriculum) as verl 0.9.1 trainer overrides.
+
+verl runs ``python -m verl.trainer.main_ppo key=value ...`` on Hydra; ``stage_to_verl_overrides``
+gives those keys and values as a dict (``hydra_args`` turns it into command-line words). Every key
+exists in verl 0.9.1's ``ppo_trainer`` schema (tests/test_verl_adapter.py checks them against a key
+list taken from the verl wheel), so no ``+key`` is needed.
+
+What maps, and how (paper section 3 settings are our defaults):
+
+- strict on-policy: ``ppo_mini_batch_size`` = ``data.train_batch_size`` (prompts; verl multiplies
+  both by ``rollout.n``), so one optimizer update per rollout batch, and ``ppo_epochs`` = 1;
+- GRPO advantages (group z-score), no KL (neither in the reward nor as a loss), no entropy bonus,
+  token-mean (``token_mean``) or ``seq-mean-token-mean`` (``seq_mean``) loss aggregation;
+- ``rollout.n`` = group size; lengths, temperature, top-p, top-k (0 -> verl's -1), vLLM rollouts;
+- AdamW lr, betas, weight decay, gradient clipping, warmup, constant or cosine schedule;
+- dynamic filtering -> verl's DAPO ``algorithm.filter_groups`` on the training reward;
+- our reward hook (``cascade.cluster.verl_reward.compute_score``) and the mode-aware chat template
+  (``cascade.cluster.verl_data.verl_chat_template``).
+
+A curriculum runs as one verl job per sub-stage (``stage_phases``). All jobs of a stage share one
+verl checkpoint folder and ``resume_mode=auto``, so each job resumes the previous one's weights,
+optimizer and data order, and stops at its cumulative ``until_step`` (``total_training_steps``).
+
+What verl 0.9.1 cannot express is listed by ``verl_gaps`` (and printed by the launcher), never
+silently dropped: masking truncated responses (``overlong_filter: true``), epoch-level filtering,
+switching sub-stages by truncation share, linear schedules and schedule horizons that differ from
+the run length, and the batch-level stage rewards (``rlhf``, ``if_thinking``), which are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cascade.cluster.verl_data import verl_chat_template
+from cascade.cluster.verl_reward import BATCH_REWARDS
+from cascade.config.recipe import GRPOStage, Recipe, SubStage
+from cascade.errors import CascadeError
+from cascade.pipeline.runner import RunLayout
+
+VERL_VERSION = "0.9.1"
+REWARD_HOOK_PATH = "pkg://cascade.cluster.verl_reward"
+REWARD_HOOK_NAME = "compute_score"
+TEMPLATE_KEY = "actor_rollout_ref.model.custom_chat_template"
+# verl stops at whichever comes first, epochs or total_training_steps; with max_steps set the
+# epoch count must not be the limit.
+UNBOUNDED_EPOCHS = 10_000
+# verl always saves at the last step when save_freq > 0; a period this long saves only there.
+SAVE_AT_END_ONLY = 1_000_000_000
+_HYDRA_WORDS = ("true", "false", "null", "inf", "nan")
+_LOSS_AGG = {"token_mean": "token-mean", "seq_mean": "seq-mean-token-mean"}
+
+
+@dataclass(frozen=True)
+class VerlPhase:
+    """One verl job of a stage: the whole stage, or one curriculum sub-stage."""
+
+    stage: str
+    substage: str | None  # None: the stage has no curriculum
+    end_step: int | None  # cumulative step where the job stops; None: by epochs (or by hand, see note)
+    note: str = ""  # how the job ends when verl cannot decide it itself
+
+    @property
+    def name(self) -> str:
+        return self.stage if self.substage is None else f"{self.stage}.{self.substage}"
+
+
+def stage_phases(stage: GRPOStage) -> list[VerlPhase]:
+    """The verl jobs that run ``stage``, in order."""
+    if not stage.curriculum:
+        return [VerlPhase(stage.name, None, stage.max_steps)]
+    phases = []
+    for sub in stage.curriculum:
+        if sub.until_step is not None:
+            phases.append(VerlPhase(stage.name, sub.name, sub.until_step))
+        elif sub.until_truncated_below is not None:
+            note = (
+                f"verl cannot switch on the truncated share: stop this job once the metric "
+                f"response_length/clip_ratio stays below {sub.until_truncated_below:g}, then launch the next sub-stage"
+            )
+            phases.append(VerlPhase(stage.name, sub.name, stage.max_steps, note))
+        else:  # the last entry runs until the stage ends
+            phases.append(VerlPhase(stage.name, sub.name, stage.max_steps))
+    return phases
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    """The sampling knobs of one phase: the stage's, overridden by its sub-stage."""
+
+    max_response_len: int
+    max_prompt_len: int
+    temperature: float
+    overlong_filter: bool
+
+
+def _knobs(stage: GRPOStage, substage: str | None) -> _Knobs:
+    sub: SubStage | None = None
+    if substage is not None:
+        sub = next((s for s in stage.curriculum if s.name == substage), None)
+        if sub is None:
+            known = ", ".join(s.name for s in stage.curriculum) or "(no curriculum)"
+            message = f"stage '{stage.name}' has no sub-stage '{substage}'; sub-stages: {known}"
+            raise CascadeError(message, field="substage")
+    elif stage.curriculum:
+        names = ", ".join(s.name for s in stage.curriculum)
+        raise CascadeError(f"stage '{stage.name}' has a curriculum: name one sub-stage ({names})", field="substage")
+
+    def pick(key: str) -> Any:
+        value = getattr(sub, key) if sub is not None else None
+        return getattr(stage, key) if value is None else value
+
+    return _Knobs(pick("max_response_len"), pick("max_prompt_len"), pick("temperature"), pick("overlong_filter"))
+
+
+def require_grpo(stage: Any) -> GRPOStage:
+    """``stage`` if it is a GRPO stage; the verl path runs nothing else."""
+    if not isinstance(stage, GRPOStage):
+        raise CascadeError(
+            f"stage '{stage.name}' is a {stage.kind} stage; the verl path runs GRPO stages only "
+            "(run SFT and RM stages with `cascade run` or your SFT framework)",
+            field=f"stages.{stage.name}.kind",
+        )
+    return stage
+
+
+def default_checkpoint_dir(recipe: Recipe, stage_name: str, run_dir: str | None = None) -> Path:
+    """Where verl keeps a stage's own checkpoints: next to the stage's ``final/`` in the local
+    runner's layout."""
+    root = Path(run_dir or recipe.output_dir or f"runs/{recipe.name}")
+    return RunLayout(root, [s.name for s in recipe.stages]).stage_dir(stage_name) / "verl"
+
+
+def stage_to_verl_overrides(
+    stage: GRPOStage,
+    recipe: Recipe,
+    *,
+    n_gpus_per_node: int,
+    nnodes: int,
+    model_path: str,
+    data_files: Sequence[str],
+    substage: str | None = None,
+    checkpoint_dir: str | None = None,
+    rollout_tp: int = 1,
+) -> dict[str, Any]:
+    """verl 0.9.1 overrides (dotted key -> value) for ``stage`` of ``recipe``, or for one
+    sub-stage of its curriculum. ``model_path`` is the Hugging Face checkpoint the stage starts
+    from; ``data_files`` are parquet files from ``export_verl_parquet``; ``checkpoint_dir`` is
+    where verl keeps its own checkpoints (default: ``verl/`` in the stage's folder of the run
+    layout, ``RUN_DIR/stages/NN-<stage>/verl``)."""
+    stage = require_grpo(stage)
+    if stage.reward in BATCH_REWARDS:
+        raise CascadeError(
+            f"stage reward '{stage.reward}' needs batch context and a served reward model, which the "
+            "per-sample verl hook does not provide yet; run this stage locally (docs/cluster.md)",
+            field=f"stages.{stage.name}.reward",
+        )
+    if n_gpus_per_node < 1 or nnodes < 1 or rollout_tp < 1:
+        raise CascadeError("n_gpus_per_node, nnodes and rollout_tp must be at least 1", field="n_gpus_per_node")
+    if not data_files:
+        raise CascadeError("no data files: export the stage's prompts with export_verl_parquet first",
+                           field="data_files")
+    knobs = _knobs(stage, substage)
+    phase = next(p for p in stage_phases(stage) if p.substage == substage)
+    seed = recipe.stage_seed(stage.name)
+    files = list(data_files)
+
+    overrides: dict[str, Any] = {
+        # ---- algorithm: GRPO, no KL in the reward
+        "algorithm.adv_estimator": "grpo",
+        "algorithm.norm_adv_by_std_in_grpo": True,
+        "algorithm.use_kl_in_reward": False,
+        "algorithm.filter_groups.enable": stage.dynamic_filter,
+        # ---- data
+        "data.train_files": files,
+        "data.val_files": files,  # verl builds a val loader even with validation off
+        "data.prompt_key": "prompt",
+        "data.train_batch_size": stage.batch_size,
+        "data.max_prompt_length": knobs.max_prompt_len,
+        "data.max_response_length": knobs.max_response_len,
+        "data.filter_overlong_prompts": True,  # drop prompts over the input budget instead of failing
+        "data.truncation": "error",
+        "data.shuffle": True,
+        "data.seed": seed,
+        # ---- model and chat template
+        "actor_rollout_ref.model.path": model_path,
+        TEMPLATE_KEY: verl_chat_template(),
+        # ---- actor: strict on-policy, no KL loss, no entropy bonus
+        "actor_rollout_ref.actor.ppo_mini_batch_size": stage.batch_size,
+        "actor_rollout_ref.actor.ppo_epochs": stage.ppo_epochs,
+        "actor_rollout_ref.actor.use_kl_loss": stage.kl_coef > 0,
+        "actor_rollout_ref.actor.kl_loss_coef": stage.kl_coef,
+        "actor_rollout_ref.actor.entropy_coeff": stage.entropy_coef,
+        "actor_rollout_ref.actor.loss_agg_mode": _LOSS_AGG[stage.loss_agg],
+        "actor_rollout_ref.actor.clip_ratio_low": stage.clip_low,
+        "actor_rollout_ref.actor.clip_ratio_high": stage.clip_high,
+        # Token-budgeted micro-batches: one long rollout must fit, whatever the batch holds.
+        "actor_rollout_ref.actor.use_dynamic_bsz": True,
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": knobs.max_prompt_len + knobs.max_response_len,
+        "actor_rollout_ref.actor.optim.lr": stage.lr,
+        "actor_rollout_ref.actor.optim.betas": list(stage.adam_betas),
+        "actor_rollout_ref.actor.optim.weight_decay": stage.weight_decay,
+        "actor_rollout_ref.actor.optim.clip_grad": stage.max_grad_norm,
+        "actor_rollout_ref.actor.optim.lr_warmup_steps": stage.warmup_steps,
+        "actor_rollout_ref.actor.optim.lr_scheduler_type": "cosine" if stage.scheduler == "cosine" else "constant",
+        "actor_rollout_ref.actor.optim.min_lr_ratio": stage.min_lr / stage.lr,
+        # ---- rollout: vLLM, G samples per prompt
+        "actor_rollout_ref.rollout.name": "vllm",
+        "actor_rollout_ref.rollout.n": stage.group_size,
+        "actor_rollout_ref.rollout.temperature": knobs.temperature,
+        "actor_rollout_ref.rollout.top_p": stage.top_p,
+        "actor_rollout_ref.rollout.top_k": stage.top_k if stage.top_k > 0 else -1,
+        "actor_rollout_ref.rollout.tensor_model_parallel_size": rollout_tp,
+        "actor_rollout_ref.rollout.seed": seed,
+        # ---- reward: our verifiers through the per-sample hook
+        "reward.custom_reward_function.path": REWARD_HOOK_PATH,
+        "reward.custom_reward_function.name": REWARD_HOOK_NAME,
+        # ---- trainer
+        "trainer.nnodes": nnodes,
+        "trainer.n_gpus_per_node": n_gpus_per_node,
+        "trainer.project_name": "cascade",
+        "trainer.experiment_name": f"{recipe.name}-{stage.name}",
+        "trainer.default_local_dir": checkpoint_dir or str(default_checkpoint_dir(recipe, stage.name)),
+        "trainer.resume_mode": "auto",
+        "trainer.total_epochs": stage.epochs if stage.max_steps is None else UNBOUNDED_EPOCHS,
+        "trainer.save_freq": stage.save_every or SAVE_AT_END_ONLY,  # the merger reads the last one
+        "trainer.val_before_train": False,
+        "trainer.test_freq": -1,
+        "trainer.logger": ["console"],
+    }
+    if phase.end_step is not None:
+        overrides["trainer.total_training_steps"] = phase.end_step
+    if stage.dynamic_filter:
+        # Keep only groups whose training rewards differ ("reward": verl's canonical reward).
+        overrides["algorithm.filter_groups.metric"] = "reward"
+        overrides["algorithm.filter_groups.max_num_gen_batches"] = stage.max_filter_tries
+    return overrides
+
+
+def verl_gaps(stage: GRPOStage, substage: str | None = None) -> list[str]:
+    """What of ``stage`` (or one sub-stage) verl 0.9.1 runs differently from the local trainer."""
+    stage = require_grpo(stage)
+    knobs = _knobs(stage, substage)
+    gaps = []
+    if knobs.overlong_filter:
+        gaps.append(
+            "overlong_filter: verl cannot mask truncated responses from the loss (its DAPO overlong "
+            "buffer is a length penalty, not a mask), and the reward hook does not see lengths; "
+            "truncated responses are trained with the reward they score (0 when <think> never closed)"
+        )
+    else:
+        gaps.append(
+            "truncated -> 0: the reward hook does not see lengths; a response cut inside <think> scores 0 "
+            "(no answer), one cut after </think> is scored as written"
+        )
+    if stage.epoch_filter:
+        gaps.append("epoch_filter: verl 0.9.1 has no epoch-level prompt filtering; every prompt stays in the pool")
+    if stage.scheduler == "linear":
+        gaps.append("scheduler linear: verl offers constant and cosine only; constant is used")
+    if stage.scheduler == "cosine" and stage.scheduler_horizon not in (None, stage.max_steps):
+        gaps.append("scheduler_horizon: verl decays over the run's own steps, not a separate horizon")
+    if 0.0 < stage.think_fraction < 1.0:
+        gaps.append(
+            f"think_fraction {stage.think_fraction:g}: modes are fixed per prompt in the exported file, so a "
+            "verl batch holds that share on average rather than exactly"
+        )
+    if stage.curriculum and substage is not None:
+        gaps.extend(p.note for p in stage_phases(stage) if p.substage == substage and p.note)
+    return gaps
+
+
+def hydra_value(value: Any) -> str:
+    """``value`` in Hydra's override syntax (strings quoted when they need it)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        plain = all(c.isalnum() or c in "_-./" for c in value)
+        # Words Hydra would read as another type (null, true, 1e-5, ...) are quoted too.
+        if value and plain and not value[0].isdigit() and value.lower() not in _HYDRA_WORDS:
+            return value
+        return _hydra_quote(value)
+    raise TypeError(f"no Hydra form for {type(value).__name__}")
+
+
+def _hydra_quote(text: str) -> str:
+    # Hydra's quoted strings: a backslash escapes only a quote or another backslash that precedes
+    # a quote (or the closing quote); every other backslash is kept as written.
+    out = []
+    run = 0
+    for char in text:
+        if char == "\\":
+            run += 1
+            continue
+        if char == "'":
+            out.append("\\" * (2 * run + 1) + "'")
+        else:
+            out.append("\\" * run + char)
+        run = 0
+    out.append("\\" * (2 * run))
+    return "'" + "".join(out) + "'"
+
+
+def hydra_args(overrides: dict[str, Any]) -> list[str]:
+    """``key=value`` words for verl's command line, in the dict's order."""
+    return [f"{key}={hydra_value(value)}" for key, value in overrides.items()]
