@@ -57,8 +57,13 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     recipe_file = args.recipe if Path(args.recipe).exists() else f"<packaged recipe {args.recipe}>"
     if args.dry_run:
-        check_recipe(recipe, recipe_file)
+        warnings = check_recipe(recipe, recipe_file, missing_files_ok=True)
         print_plan(recipe, console, args.out)
+        for w in warnings:
+            console.print(f"[yellow]warning[/yellow]: {w} (needed before a real run)")
+        what = f"valid, but {len(warnings)} local data file(s) are missing" if warnings else "and its data are valid"
+        console.print(f"the recipe is {what}; nothing was trained (--dry-run)" if warnings else
+                      f"the recipe {what}; nothing was trained (--dry-run)")
         return 0
     opts = RunOptions(out_dir=Path(args.out) if args.out else None, resume=args.resume, from_stage=args.from_stage,
                       until=args.until, progress=not args.no_progress, device=args.device, recipe_file=recipe_file,
@@ -88,4 +93,3 @@ def print_plan(recipe, console, out) -> None:
     for stage in recipe.stages:
         uses = f"  (reward model: {stage.reward_model})" if getattr(stage, "reward_model", None) else ""
         console.print(f"  {recipe.parent_of(stage.name)} -> {stage.name} [{stage.kind}]{uses}")
-    console.print("the recipe and its data are valid; nothing was trained (--dry-run)")

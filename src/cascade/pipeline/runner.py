@@ -101,9 +101,14 @@ class RunOptions:
 # ---------------------------------------------------------------- validation before training
 
 
-def check_recipe(recipe: Recipe, file: str | None = None) -> None:
+def check_recipe(recipe: Recipe, file: str | None = None, *, missing_files_ok: bool = False) -> list[str]:
     """What the schema cannot check alone: handoffs, reward references, generators and data
-    files. Runs before any training, so a bad recipe costs nothing."""
+    files. Runs before any training, so a bad recipe costs nothing.
+
+    Returns warnings. A local data file that does not exist is an error, except with
+    ``missing_files_ok`` (``--dry-run``), where it is a warning: reference recipes name files
+    that users build or download themselves."""
+    warnings: list[str] = []
     kinds = {s.name: s.kind for s in recipe.stages}
     for stage in recipe.stages:
         parent = recipe.parent_of(stage.name)
@@ -115,15 +120,26 @@ def check_recipe(recipe: Recipe, file: str | None = None) -> None:
         if isinstance(stage, GRPOStage):
             _check_reward(stage, kinds, file)
         for i, source in enumerate(stage.data):
-            _check_source(source, f"stages.{stage.name}.data[{i}]", file)
+            where = f"stages.{stage.name}.data[{i}]"
+            if source.generator is not None:
+                _check_generator(source.generator, f"{where}.generator", file)
+            elif source.path is not None and not Path(source.path).expanduser().exists():
+                _missing(f"data file not found: {source.path}", f"{where}.path", file, missing_files_ok, warnings)
     for suite, sets in recipe.eval.items():
         for i, es in enumerate(sets):
             if es.generator is not None:
                 _check_generator(es.generator, f"eval.{suite}[{i}].generator", file)
             elif es.path is not None and not _is_hub(es.path) and not Path(es.path).exists():
-                raise CascadeError(f"eval data not found: {es.path}", file=file, field=f"eval.{suite}[{i}].path")
+                _missing(f"eval data not found: {es.path}", f"eval.{suite}[{i}].path", file, missing_files_ok, warnings)
             if es.verifier is not None:
                 _check_verifier(es.verifier, f"eval.{suite}[{i}].verifier", file)
+    return warnings
+
+
+def _missing(message: str, where: str, file: str | None, ok: bool, warnings: list[str]) -> None:
+    if not ok:
+        raise CascadeError(message, file=file, field=where)
+    warnings.append(f"{where}: {message}")
 
 
 def _is_hub(source: str) -> bool:
@@ -158,13 +174,6 @@ def _check_generator(spec: str, where: str, file: str | None) -> None:
     if head not in GENERATORS or "/" not in spec:
         raise CascadeError(f"unknown generator '{spec}'; use toy/<part>, e.g. toy/sft/math or toy/eval/if",
                            file=file, field=where)
-
-
-def _check_source(source: DataSource, where: str, file: str | None) -> None:
-    if source.generator is not None:
-        _check_generator(source.generator, f"{where}.generator", file)
-    elif source.path is not None and not Path(source.path).expanduser().exists():
-        raise CascadeError(f"data file not found: {source.path}", file=file, field=f"{where}.path")
 
 
 # ---------------------------------------------------------------- data
