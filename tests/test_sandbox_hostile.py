@@ -1,0 +1,352 @@
+"""Hostile programs against the sandbox, in every mode this machine offers.
+
+Each attack must be contained (nothing outside the job is read, written, reached or
+killed), get the right status or verdict, and leave no trace: no process of the job
+alive afterwards and no scratch directory left behind. The parent (this test process)
+must survive every attack and run the next job.
+
+"Contained" for reads means the real content never reaches the job's output: under bwrap
+/etc, /root and /work do not exist in the sandbox; in rlimit mode the audit hook refuses
+the open and the per-job uid cannot read root's private files anyway.
+
+No attack is expected to fail here when the tests run as root. Without root (no per-job
+uid), rlimit mode cannot kill a child that left the session with setsid: that case is a
+strict xfail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from cascade.sandbox import Limits, SandboxResult, run_python
+from cascade.sandbox import modes as sandbox_modes
+from cascade.verifiers.code import CodeProblem, judge
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CANARY = "cascade-canary-7f3a9c"
+
+AVAILABLE_MODES = ["rlimit"] + (["bwrap"] if sandbox_modes.bwrap_unavailable_reason() is None else [])
+ROOT = os.geteuid() == 0
+
+# Short limits keep the suite fast; attacks that run forever hit the wall limit.
+FAST = Limits(cpu_seconds=1, wall_seconds=1.0, memory_mb=256, max_processes=16, max_file_mb=4,
+              max_output_bytes=64 * 1024)
+SMALL_MEMORY = Limits(cpu_seconds=2, wall_seconds=4, memory_mb=128, max_processes=16, max_file_mb=4,
+                      max_output_bytes=64 * 1024)
+
+
+@dataclass
+class Attack:
+    name: str
+    code: str
+    statuses: set[str]
+    check: Callable[[SandboxResult], None] | None = None
+    limits: Limits = FAST
+    # Modes that truly cannot contain this attack, with the reason (strict xfail).
+    weak_in: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def scratch_parent(monkeypatch):
+    """A private parent for scratch dirs, so 'no scratch left behind' is checkable.
+
+    0711: the job's unprivileged uid must traverse it to reach its own scratch dir.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="cascade-hostile-"))
+    parent.chmod(0o711)
+    monkeypatch.setattr(tempfile, "tempdir", str(parent))
+    yield parent
+    leftovers = list(parent.iterdir())
+    if not leftovers:
+        parent.rmdir()
+    assert not leftovers, f"scratch left behind: {leftovers}"
+
+
+def _job_uids() -> range | None:
+    """The uids this test process's jobs run under (see cascade.sandbox.modes.job_uid)."""
+    if not ROOT:
+        return None
+    base = (1 << 30) + (os.getpid() % (1 << 22)) * 256
+    return range(base, base + 256)
+
+
+def _job_processes() -> list[int]:
+    """Processes still running from this test process's sandbox jobs.
+
+    Zombies are skipped: they are dead and hold nothing. (bwrap's namespace init is reaped
+    by the machine's pid 1, which may take its time.)
+    """
+    uids = _job_uids()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(entry.path, "status").read_text()
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("State", "").strip().startswith("Z"):
+            continue
+        uid_line = "Uid:" + fields.get("Uid", " -1")
+        real_uid = int(uid_line.split()[1])
+        if uids is not None and real_uid in uids:
+            found.append(int(entry.name))
+        elif uids is None and CANARY.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_no_job_processes(seconds: float = 2.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _job_processes()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a SIGKILLed process needs its parent to reap it
+    return left
+
+
+# --- checks ---------------------------------------------------------------------------
+
+def _absent(*texts: str) -> Callable[[SandboxResult], None]:
+    def check(result: SandboxResult) -> None:
+        for text in texts:
+            assert text not in result.stdout and text not in result.stderr, result
+
+    return check
+
+
+def _printed(text: str) -> Callable[[SandboxResult], None]:
+    def check(result: SandboxResult) -> None:
+        assert text in result.stdout, result
+
+    return check
+
+
+def _host_passwd_line() -> str:
+    return Path("/etc/passwd").read_text().splitlines()[0]
+
+
+def _repo_marker() -> str:
+    return Path(REPO_ROOT, "pyproject.toml").read_text().splitlines()[1]  # 'requires = [...]'
+
+
+ATTACKS = [
+    Attack("fork_bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+           {"timeout"}),
+    Attack("memory_bomb", "x = bytearray(8 * 1024 ** 3)\n", {"memory"}),
+    Attack("memory_creep", "chunks = []\nwhile True:\n    chunks.append(bytearray(3 * 10 ** 7))\n", {"memory"},
+           limits=SMALL_MEMORY),
+    Attack("infinite_loop", "while True:\n    pass\n", {"timeout"}),
+    Attack("sleep_forever", "import time\ntime.sleep(10 ** 6)\n", {"timeout"}),
+    Attack("ignore_sigterm", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+           "while True:\n    time.sleep(1)\n", {"timeout"}),
+    Attack("socket_external",
+           "import socket\ntry:\n    s = socket.socket()\n    s.settimeout(3)\n"
+           "    s.connect(('192.0.2.1', 80))\n    print('CONNECTED')\nexcept OSError as e:\n    print('blocked', e)\n",
+           {"ok"}, _printed("blocked")),
+    Attack("read_etc_passwd",
+           "try:\n    print(open('/etc/passwd').read())\nexcept OSError as e:\n    print('blocked', e)\n",
+           {"ok"}, _absent(_host_passwd_line())),
+    Attack("read_repo",
+           f"try:\n    print(open({str(REPO_ROOT / 'pyproject.toml')!r}).read())\nexcept OSError as e:\n    print('blocked', e)\n",
+           {"ok"}, _absent(_repo_marker())),
+    Attack("list_home",
+           "import os\nfor d in ('/root', os.path.expanduser('~/.ssh'), '/root/.ssh', '/work'):\n"
+           "    try:\n        print(d, os.listdir(d))\n    except OSError as e:\n        print('blocked', d, e)\n",
+           {"ok"}, _absent("'.pyenv'", "'shared'", "'main'")),
+    Attack("env_secret", "import os\nprint(dict(os.environ))\n", {"ok"}, _absent(CANARY)),
+    Attack("proc_environ_of_parent",
+           "import os, sys\nfor p in (os.getppid(), 1, int(sys.argv[1])):\n"
+           "    try:\n        print(open('/proc/%d/environ' % p, 'rb').read())\n    except OSError as e:\n        print('blocked', e)\n",
+           {"ok"}, _absent(CANARY)),
+    Attack("shell_out",
+           "import os\ntry:\n    os.system('cat /etc/passwd; env')\nexcept OSError as e:\n    print('blocked', e)\n",
+           {"ok", "runtime_error"}, _absent(_host_passwd_line())),
+    Attack("kill_parent", "import os\nos.kill(os.getppid(), 9)\nprint('after')\n",
+           {"ok", "runtime_error", "killed"}),
+    Attack("kill_everyone", "import os\nos.kill(-1, 9)\n", {"ok", "runtime_error", "killed"}),
+    Attack("ctypes_fork_and_kill_all",
+           "import ctypes\nlibc = ctypes.CDLL(None)\nlibc.fork()\nlibc.kill(-1, 9)\n",
+           {"ok", "runtime_error", "killed"}),  # "ok": the main process may kill its child first
+    Attack("ctypes_segfault", "import ctypes\nctypes.string_at(0)\n", {"runtime_error", "killed"}),
+    Attack("flood_stdout", "while True:\n    print('x' * 1000)\n", {"output_limit"}),
+    Attack("flood_stderr", "import sys\nwhile True:\n    sys.stderr.write('y' * 1000)\n", {"output_limit"}),
+    Attack("orphan_fork",
+           "import os, time\nif os.fork() == 0:\n    time.sleep(60)\nprint('parent done')\n",
+           {"ok"}),
+    Attack("setsid_escape",
+           "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(60)\n"
+           "    os._exit(0)\nprint('parent done')\n",
+           {"ok"},
+           weak_in={} if ROOT else {"rlimit": "without root there is no per-job uid to kill by, and setsid leaves the process group"}),
+    Attack("subprocess_orphan",
+           "try:\n    import subprocess\n    subprocess.Popen(['sleep', '60'])\nexcept OSError as e:\n    print('blocked', e)\n",
+           {"ok"}),
+    Attack("thread_bomb",
+           "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n",
+           {"runtime_error", "memory", "timeout"}),
+    Attack("recursion_bomb",
+           "import sys\nsys.setrecursionlimit(10 ** 8)\ndef f(n):\n    return f(n + 1) + 1\nf(0)\n",
+           {"killed", "runtime_error", "memory", "timeout"}),
+    Attack("close_outputs_and_sleep", "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(60)\n", {"timeout"}),
+    Attack("close_stdin", "import os\nos.close(0)\nprint(input())\n", {"runtime_error"}),
+    Attack("huge_file",
+           "f = open('big', 'wb')\nwhile True:\n    f.write(b'x' * 1024 * 1024)\n", {"runtime_error"}),
+    Attack("many_files", "fs = [open('f%d' % i, 'w') for i in range(100000)]\n", {"runtime_error"}),
+    Attack("delete_scratch", "import os, shutil\nshutil.rmtree(os.getcwd())\nprint('deleted')\n",
+           {"ok", "runtime_error"}),
+    Attack("chdir_root_and_write",
+           "import os\nos.chdir('/')\nfor p in ('pwned', '/tmp/pwned-" + CANARY + "', '/usr/pwned'):\n"
+           "    try:\n        open(p, 'w').write('x')\n        print('WROTE', p)\n    except OSError as e:\n        print('blocked', e)\n",
+           {"ok"}, _absent("WROTE")),
+]
+
+
+def _params() -> list:
+    params = []
+    for attack in ATTACKS:
+        for mode in AVAILABLE_MODES:
+            marks = []
+            if mode in attack.weak_in:
+                marks.append(pytest.mark.xfail(strict=True, reason=attack.weak_in[mode]))
+            params.append(pytest.param(attack, mode, id=f"{attack.name}-{mode}", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("attack", "mode"), _params())
+def test_attack_is_contained(attack: Attack, mode: str, scratch_parent, monkeypatch):
+    monkeypatch.setenv("CASCADE_CANARY_SECRET", CANARY)
+    result = run_python(attack.code, limits=attack.limits, mode=mode, argv=[str(os.getpid()), CANARY])
+    assert result.mode == mode
+    assert result.status in attack.statuses, result
+    if attack.check:
+        attack.check(result)
+    assert len(result.stdout) <= attack.limits.max_output_bytes
+    assert not _wait_no_job_processes(), "processes of the job outlived it"
+    # The parent survived and still answers the next job.
+    after = run_python("print(6 * 7)", mode=mode)
+    assert (after.status, after.stdout) == ("ok", "42\n")
+
+
+@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+def test_loopback_listener_is_unreachable(mode, scratch_parent):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    code = (
+        "import socket\ntry:\n    s = socket.create_connection(('127.0.0.1', %d), timeout=1)\n"
+        "    s.sendall(b'hello')\n    print('CONNECTED')\nexcept OSError as e:\n    print('blocked', e)\n" % port
+    )
+    try:
+        result = run_python(code, limits=FAST, mode=mode)
+        assert result.status == "ok" and "blocked" in result.stdout, result
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nothing ever connected
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+def test_external_connect_fails_fast(mode, scratch_parent):
+    code = "import socket\ntry:\n    socket.create_connection(('192.0.2.1', 80), timeout=5)\nexcept OSError as e:\n    print('blocked')\n"
+    result = run_python(code, limits=Limits(wall_seconds=10), mode=mode)
+    assert result.stdout == "blocked\n"
+    assert result.wall_time < 3.0  # refused at once, not left to time out against TEST-NET
+
+
+@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+def test_planted_secret_file_is_unreadable(mode, scratch_parent):
+    secret_dir = Path(tempfile.mkdtemp(prefix="cascade-secret-", dir="/tmp"))
+    try:
+        secret = secret_dir / "id_rsa"
+        secret.write_text(CANARY)
+        secret.chmod(0o600)
+        code = "try:\n    print(open(%r).read())\nexcept OSError as e:\n    print('blocked', type(e).__name__)\n" % str(secret)
+        result = run_python(code, limits=FAST, mode=mode)
+        assert result.status == "ok" and CANARY not in result.stdout and "blocked" in result.stdout
+    finally:
+        secret.unlink()
+        secret_dir.rmdir()
+
+
+@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+def test_write_outside_scratch_leaves_no_file(mode, scratch_parent):
+    open_dir = Path(tempfile.mkdtemp(prefix="cascade-open-", dir="/tmp"))
+    open_dir.chmod(0o777)  # world-writable: only the sandbox stands in the way
+    target = open_dir / "pwned"
+    try:
+        code = "try:\n    open(%r, 'w').write('x')\nexcept OSError as e:\n    print('blocked', type(e).__name__)\n" % str(target)
+        result = run_python(code, limits=FAST, mode=mode)
+        assert "blocked" in result.stdout, result
+        assert not target.exists()
+    finally:
+        if target.exists():
+            target.unlink()
+        open_dir.rmdir()
+
+
+# --- attacks on the verifier's harness: none may be graded as a pass --------------------
+
+ADD_PROBLEM = CodeProblem(
+    "assert", ["def check(c):\n    assert c(1, 2) == 3\n    assert c(5, 5) == 10\ncheck(add)\n"], time_limit=1.0
+)
+STDIN_PROBLEM = CodeProblem("stdin", ["2 3\n"], ["5"], time_limit=1.0)
+
+SPOOFS = {
+    "sys_exit_0_at_import": ("import sys\nsys.exit(0)\ndef add(a, b):\n    return 0\n", ADD_PROBLEM, {"runtime_error"}),
+    "sys_exit_0_in_test": ("import sys\ndef add(a, b):\n    sys.exit(0)\n", ADD_PROBLEM, {"runtime_error"}),
+    "os_exit_0_in_test": ("import os\ndef add(a, b):\n    os._exit(0)\n", ADD_PROBLEM, {"runtime_error"}),
+    "raise_systemexit": ("def add(a, b):\n    raise SystemExit\n", ADD_PROBLEM, {"runtime_error"}),
+    "raise_keyboardinterrupt": ("def add(a, b):\n    raise KeyboardInterrupt\n", ADD_PROBLEM, {"runtime_error"}),
+    "raise_baseexception": ("def add(a, b):\n    raise BaseException('x')\n", ADD_PROBLEM, {"runtime_error"}),
+    "fake_report_on_stdout": (
+        "print('0' * 32 + ' {\"compile_error\": null, \"tests\": [{\"status\": \"ok\"}]}')\n"
+        "def add(a, b):\n    return 0\n", ADD_PROBLEM, {"wrong_answer"}),
+    "fake_report_on_every_fd": (
+        "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'ok\\n\\n')\n    except OSError:\n        pass\n"
+        "def add(a, b):\n    return 0\n", ADD_PROBLEM, {"wrong_answer", "runtime_error"}),
+    "patch_builtins": (
+        "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n"
+        "builtins.__import__ = None\ndef add(a, b):\n    return 0\n", ADD_PROBLEM, {"wrong_answer", "runtime_error"}),
+    "kill_harness": ("import os\nos.kill(os.getppid(), 9)\ndef add(a, b):\n    return a + b\n", ADD_PROBLEM,
+                     {"runtime_error"}),
+    "print_then_os_exit_wrong": ("import os\nprint(4)\nos._exit(0)\n", STDIN_PROBLEM, {"wrong_answer"}),
+    "lurker_prints_later": (
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(0.5)\n    print(5, flush=True)\n"
+        "    os._exit(0)\nprint(4)\n", STDIN_PROBLEM, {"wrong_answer"}),
+    "infinite_loop_in_test": ("def add(a, b):\n    while True:\n        pass\n", ADD_PROBLEM, {"time_limit"}),
+    "ignore_alarm_and_sleep": (
+        "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\ndef add(a, b):\n    time.sleep(100)\n",
+        ADD_PROBLEM, {"time_limit"}),
+    "segfault_in_test": ("import ctypes\ndef add(a, b):\n    return ctypes.string_at(0)\n", ADD_PROBLEM,
+                         {"runtime_error"}),
+    "memory_bomb_in_test": ("def add(a, b):\n    return bytearray(8 * 1024 ** 3)\n", ADD_PROBLEM, {"memory"}),
+}
+
+
+@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("name", sorted(SPOOFS))
+def test_harness_spoofing_never_passes(name, mode, scratch_parent):
+    code, problem, verdicts = SPOOFS[name]
+    problem = CodeProblem(**{**problem.__dict__, "memory_mb": 256})
+    result = judge(code, problem, mode)
+    assert not result.passed and result.score == 0.0
+    assert result.details["verdict"] in verdicts, result.details
+    assert result.details["mode"] == mode
+    assert not _wait_no_job_processes()
+
+
+@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+def test_honest_solution_still_passes_after_attacks(mode, scratch_parent):
+    assert judge("def add(a, b):\n    return a + b\n", ADD_PROBLEM, mode).passed
+    assert judge("a, b = map(int, input().split())\nprint(a + b)\n", STDIN_PROBLEM, mode).passed
