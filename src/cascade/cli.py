@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from cascade import __version__
@@ -74,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenMP threads that spin while waiting turn CPU contention (verifier workers, a
+    # sandboxed test, another job) into 5-10x slower training steps on small machines;
+    # passive waiting costs nothing measurable when the cores are free. It must be set
+    # before torch loads, which happens lazily inside the commands.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
