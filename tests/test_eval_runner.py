@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from cascade.errors import CascadeError
 from cascade.eval.backends.base import GenOutput
 from cascade.eval.benchmarks.base import Benchmark
 from cascade.eval.runner import EvalSettings, evaluate
-from cascade.eval.samples_file import append_rows, load_and_repair
+from cascade.eval.samples_file import append_rows, exclusive, load_and_repair
 
 RECORDS = [
     {"id": f"q{i}", "messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "verifier": "math",
@@ -101,7 +102,7 @@ SCRIPT = textwrap.dedent("""
 
     class Slow(ScriptedBackend):
         def generate(self, requests):
-            time.sleep(0.3)
+            time.sleep(0.2)
             return super().generate(requests)
 
     evaluate(Slow(), [(BENCH, 8)], {out!r}, settings=EvalSettings(batch_size=1, workers=1),
@@ -128,3 +129,30 @@ def test_kill_and_resume_gives_exactly_one_line_per_sample(tmp_path):
     assert len(keys) == len(set(keys)) == 24
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["toy_sums.think"]["avg_at_k"] == pytest.approx(0.5)
+
+
+def test_resume_refuses_samples_drawn_with_other_settings(tmp_path):
+    evaluate(ScriptedBackend(), [(BENCH, 1)], tmp_path, settings=EvalSettings(workers=1),
+             records_for=lambda b: RECORDS, progress=False)
+    with pytest.raises(CascadeError, match="temperature=0.6.*temperature=0.0") as err:
+        evaluate(ScriptedBackend(), [(BENCH, 1)], tmp_path, settings=EvalSettings(temperature=0.0, workers=1),
+                 records_for=lambda b: RECORDS, progress=False)
+    assert err.value.field == "temperature" and err.value.file.endswith("toy_sums.think.jsonl")
+
+
+def test_corrupt_complete_line_names_file_and_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "a", "seed": 0}\n{garbage}\n')
+    with pytest.raises(CascadeError) as err:
+        load_and_repair(path)
+    assert err.value.line == 2 and err.value.file == str(path)
+
+
+def test_second_writer_is_refused_while_the_first_holds_the_file(tmp_path):
+    path = tmp_path / "toy_sums.think.jsonl"
+    with exclusive(path):
+        with pytest.raises(CascadeError, match="another `cascade eval`"):
+            evaluate(ScriptedBackend(), [(BENCH, 1)], tmp_path, settings=EvalSettings(workers=1),
+                     records_for=lambda b: RECORDS, progress=False)
+    with exclusive(path):  # released: the same process can take it again
+        pass

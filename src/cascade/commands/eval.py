@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+from cascade.errors import CascadeError
 
 DESCRIPTION = """\
 Evaluate a model on benchmarks, k samples per prompt, with the model card's protocol
@@ -11,7 +14,13 @@ Evaluate a model on benchmarks, k samples per prompt, with the model card's prot
 
 Writes one JSONL line per (prompt, sample), metrics.json (avg@k, pass@k, majority@k,
 standard error across seeds, per category) and summary.md beside the published
-Nemotron-Cascade-8B numbers. Re-running the same command skips finished samples.
+Nemotron-Cascade-8B numbers. Re-running the same command skips finished samples; a killed
+run loses nothing it wrote. Progress bars show samples done, tokens/s and the ETA.
+
+Backends: local (this machine, CPU or one GPU, batched), vllm (offline, GPU, optional
+extra), openai (any OpenAI-compatible server, e.g. `cascade serve`). Temperature 0 is
+greedy decoding; then the local backend and the openai backend against `cascade serve` on
+the same checkpoint give the same completions, sample by sample.
 """
 
 EPILOG = """\
@@ -23,6 +32,10 @@ examples:
   # the paper's protocol on a GPU with vLLM (YaRN x2 for the 64K budget)
   cascade eval --model nvidia/Nemotron-Cascade-8B --backend vllm --yarn-factor 2 \\
       --benchmarks aime24:64,aime25:64,gpqa_diamond:8,ifeval:8,lcb_v6:8
+
+  # the toy world's eval sets, greedy, in both modes
+  cascade eval --model runs/tiny/final --benchmarks toy_math,toy_if --mode both \\
+      --temperature 0 --max-tokens 128 --data-dir data
 
   # any OpenAI-compatible server (vLLM serve, SGLang, cascade serve, a hosted API)
   cascade eval --model my-model --backend openai --base-url http://127.0.0.1:8000/v1 \\
@@ -44,20 +57,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-url", help="openai backend: the server's /v1 URL")
     p.add_argument("--api-key-env", metavar="VAR", help="openai backend: environment variable holding the key")
     p.add_argument("--concurrency", type=int, default=8, help="openai backend: requests in flight (default 8)")
+    p.add_argument("--request-timeout", type=float, default=600.0,
+                   help="openai backend: seconds per request before it is retried (default 600)")
+    p.add_argument("--max-retries", type=int, default=5,
+                   help="openai backend: retries on 429, 5xx, timeouts, with exponential backoff (default 5)")
     p.add_argument("--data-dir", help="benchmark files laid out like shared/data (default $CASCADE_DATA_DIR or ./data)")
     p.add_argument("--out", default="evals/latest", help="output directory (default evals/latest)")
-    p.add_argument("--temperature", type=float, default=0.6)
+    p.add_argument("--temperature", type=float, default=0.6, help="0 is greedy decoding (default 0.6)")
     p.add_argument("--top-p", type=float, default=0.95)
     p.add_argument("--max-tokens", type=int, help="generation budget (default: each benchmark's protocol budget)")
     p.add_argument("--mode", choices=["think", "no_think", "both", "default"], default="default",
                    help="thinking or instruct mode (default: each benchmark's protocol mode)")
     p.add_argument("--limit", type=int, help="evaluate only the first N prompts of each benchmark")
     p.add_argument("--seed", type=int, default=0, help="sample s uses seed + s (default 0)")
-    p.add_argument("--batch-size", type=int, default=64, help="requests per generation batch (default 64)")
-    p.add_argument("--yarn-factor", type=float, default=1.0, help="vllm backend: YaRN rope scaling factor")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="requests per generation batch, and per write to disk (default 64)")
+    p.add_argument("--yarn-factor", type=float, default=1.0,
+                   help="vllm backend: YaRN rope scaling factor (the paper uses 2 for 64K budgets)")
     p.add_argument("--device", default="auto", help="local backend: cpu, cuda or auto")
+    p.add_argument("--dtype", default="auto", help="local backend: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
+    p.add_argument("--workers", type=int, help="verifier worker processes (default: the CPU count)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    def positive(name: str, value: float | None) -> None:
+        if value is not None and value < 1:
+            raise CascadeError(f"must be at least 1, got {value}", field=name)
+
+    positive("--concurrency", args.concurrency)
+    positive("--max-tokens", args.max_tokens)
+    positive("--limit", args.limit)
+    positive("--batch-size", args.batch_size)
+    positive("--workers", args.workers)
+    if not 0.0 <= args.temperature <= 2.0:
+        raise CascadeError(f"must be between 0 and 2, got {args.temperature}", field="--temperature")
+    if not 0.0 < args.top_p <= 1.0:
+        raise CascadeError(f"must be in (0, 1], got {args.top_p}", field="--top-p")
+    if args.max_retries < 0 or args.request_timeout <= 0:
+        raise CascadeError("--max-retries must be >= 0 and --request-timeout > 0", field="--max-retries")
+    if args.backend == "openai" and not args.base_url:
+        raise CascadeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)", field="--base-url")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,16 +108,19 @@ def run(args: argparse.Namespace) -> int:
     from cascade.eval.benchmarks import parse_benchmark_spec
     from cascade.eval.runner import EvalSettings, evaluate
 
+    _check_args(args)
     specs = parse_benchmark_spec(args.benchmarks)
-    options: dict = {}
+    options: dict[str, Any]
     if args.backend == "openai":
-        options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency}
+        options = {"base_url": args.base_url, "api_key_env": args.api_key_env, "concurrency": args.concurrency,
+                   "timeout": args.request_timeout, "max_retries": args.max_retries}
     elif args.backend == "vllm":
         options = {"yarn_factor": args.yarn_factor}
     else:
-        options = {"device": args.device, "batch_size": args.batch_size}
+        options = {"device": args.device, "dtype": args.dtype, "batch_size": args.batch_size}
     settings = EvalSettings(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
-                            mode=args.mode, limit=args.limit, seed=args.seed, batch_size=args.batch_size)
+                            mode=args.mode, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
+                            workers=args.workers)
     backend = make_backend(args.backend, args.model, **options)
     try:
         metrics = evaluate(backend, specs, args.out, data_dir=args.data_dir, settings=settings,
@@ -84,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     console = Console()
-    console.print((Path(args.out) / "summary.md").read_text())
-    console.print(f"wrote {args.out}/metrics.json, summary.md and one JSONL per benchmark; {len(metrics)} results")
+    console.print((Path(args.out) / "summary.md").read_text(), markup=False)
+    console.print(f"wrote {args.out}/metrics.json, summary.md and one JSONL per benchmark; {len(metrics)} results",
+                  markup=False)
     return 0

@@ -2,11 +2,13 @@
 
 Outputs in ``out_dir``:
 - ``<benchmark>.<mode>.jsonl``: one line per (prompt, sample) with id, seed, prompt,
-  completion, reasoning, answer, score, details, tokens and finish reason;
+  completion, reasoning, answer, score, details, tokens, finish reason and the sampling
+  settings it was drawn with;
 - ``metrics.json``: avg@k, pass@k, majority@k and the standard error across seeds, per
   benchmark and mode, and per category where the benchmark has them;
 - ``summary.md``: the table beside the model card's published numbers.
-Re-running skips finished samples (see ``samples_file``).
+Re-running skips finished samples (see ``samples_file``) and refuses to mix in samples drawn
+with another temperature, top-p or budget.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from cascade.chat.parse import split_reasoning
-from cascade.eval.backends.base import Backend, GenRequest
+from cascade.errors import CascadeError
+from cascade.eval.backends.base import Backend, GenOutput, GenRequest
 from cascade.eval.benchmarks.base import Benchmark
 from cascade.eval.metrics import summarize
-from cascade.eval.samples_file import append_rows, load_and_repair, write_json_atomic, write_text_atomic
+from cascade.eval.samples_file import append_rows, exclusive, load_and_repair, write_json_atomic, write_text_atomic
 
 ModeChoice = str  # "think" | "no_think" | "both" | "default"
 
@@ -71,40 +74,69 @@ def run_benchmark(
     settings: EvalSettings,
     *,
     on_progress: Callable[[int, int], None] | None = None,
+    on_resume: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Generate and score every missing (prompt, seed) of one benchmark in one mode."""
+    """Generate and score every missing (prompt, seed) of one benchmark in one mode.
+
+    Returns every row of the file (earlier runs' included). ``on_resume(samples)`` is called
+    once with the wanted samples already done, ``on_progress(samples, tokens)`` after each batch.
+    """
     from cascade.verifiers.batch import score_batch
 
-    rows = load_and_repair(path)
-    done = {(r["id"], r["seed"]) for r in rows}
-    todo = [(rec, settings.seed + s) for s in range(k) for rec in records if (rec["id"], settings.seed + s) not in done]
-    max_tokens = settings.max_tokens or bench.max_tokens
-    if on_progress:
-        on_progress(len(done), 0)
-    for start in range(0, len(todo), settings.batch_size):
-        chunk = todo[start:start + settings.batch_size]
-        requests = [GenRequest(messages=rec["messages"], enable_thinking=(mode == "think"), max_tokens=max_tokens,
-                               temperature=settings.temperature, top_p=settings.top_p, seed=seed,
-                               tools=(rec.get("meta") or {}).get("tools"))
-                    for rec, seed in chunk]
-        outputs = backend.generate(requests)
-        results = score_batch([rec for rec, _ in chunk], [o.text for o in outputs], workers=settings.workers,
-                              timeout=settings.verify_timeout)
-        new_rows = []
-        for (rec, seed), out, res in zip(chunk, outputs, results):
-            reasoning, answer, _finished = split_reasoning(out.text)
-            new_rows.append({
-                "id": rec["id"], "seed": seed, "mode": mode, "prompt": _prompt_text(rec["messages"]),
-                "completion": out.text, "reasoning": reasoning, "answer": answer, "score": res.score,
-                "passed": res.passed, "details": res.details, "error": res.error, "tokens": out.tokens,
-                "finish_reason": out.finish_reason, "extracted": _extracted_answer(res.details),
-                "category": (rec.get("meta") or {}).get(bench.category_field) if bench.category_field else None,
-            })
-        append_rows(path, new_rows)
-        rows.extend(new_rows)
-        if on_progress:
-            on_progress(len(new_rows), sum(o.tokens for o in outputs))
+    sampling = {"temperature": settings.temperature, "top_p": settings.top_p,
+                "max_tokens": settings.max_tokens or bench.max_tokens}
+    wanted = [(rec, settings.seed + s) for s in range(k) for rec in records]
+    with exclusive(path):
+        rows = load_and_repair(path)
+        _check_same_sampling(rows, sampling, {(rec["id"], seed) for rec, seed in wanted}, path)
+        done = {(r["id"], r["seed"]) for r in rows}
+        todo = [(rec, seed) for rec, seed in wanted if (rec["id"], seed) not in done]
+        if on_resume:
+            on_resume(len(wanted) - len(todo))
+        for start in range(0, len(todo), settings.batch_size):
+            chunk = todo[start:start + settings.batch_size]
+            requests = [GenRequest(messages=rec["messages"], enable_thinking=(mode == "think"),
+                                   max_tokens=sampling["max_tokens"], temperature=settings.temperature,
+                                   top_p=settings.top_p, seed=seed, tools=(rec.get("meta") or {}).get("tools"))
+                        for rec, seed in chunk]
+            outputs = backend.generate(requests)
+            results = score_batch([rec for rec, _ in chunk], [o.text for o in outputs], workers=settings.workers,
+                                  timeout=settings.verify_timeout)
+            new_rows = [_row(bench, rec, seed, mode, out, res, sampling)
+                        for (rec, seed), out, res in zip(chunk, outputs, results)]
+            append_rows(path, new_rows)
+            rows.extend(new_rows)
+            if on_progress:
+                on_progress(len(new_rows), sum(o.tokens for o in outputs))
     return rows
+
+
+def _row(bench: Benchmark, rec: dict[str, Any], seed: int, mode: str, out: GenOutput, res: Any,
+         sampling: dict[str, Any]) -> dict[str, Any]:
+    reasoning, answer, _finished = split_reasoning(out.text)
+    return {
+        "id": rec["id"], "seed": seed, "mode": mode, "prompt": _prompt_text(rec["messages"]),
+        "completion": out.text, "reasoning": reasoning, "answer": answer, "score": res.score,
+        "passed": res.passed, "details": res.details, "error": res.error, "tokens": out.tokens,
+        "finish_reason": out.finish_reason, "extracted": _extracted_answer(res.details),
+        "category": (rec.get("meta") or {}).get(bench.category_field) if bench.category_field else None,
+        "sampling": sampling,
+    }
+
+
+def _check_same_sampling(rows: list[dict[str, Any]], sampling: dict[str, Any], wanted: set[tuple[Any, int]],
+                         path: Path) -> None:
+    """Refuse to resume into samples drawn with other settings: the metrics would mix them."""
+    for row in rows:
+        before = row.get("sampling")
+        if not isinstance(before, dict) or (row["id"], row["seed"]) not in wanted:
+            continue
+        changed = next((key for key in sampling if before.get(key) != sampling[key]), None)
+        if changed is None:
+            continue
+        raise CascadeError(f"finished samples used {changed}={before.get(changed)}, this run asks for "
+                           f"{changed}={sampling[changed]}; use another --out (or delete the file) to start over",
+                           file=str(path), field=changed)
 
 
 def benchmark_metrics(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
@@ -169,7 +201,8 @@ def evaluate(
             for mode in modes_for(bench, settings.mode):
                 task = bar.add(f"{bench.name} [{mode}]", total=len(records) * k)
                 rows = run_benchmark(backend, bench, records, k, mode, out / f"{bench.name}.{mode}.jsonl", settings,
-                                     on_progress=lambda n, toks, t=task: bar.advance(t, n, toks))
+                                     on_progress=lambda n, toks, t=task: bar.advance(t, n, toks),
+                                     on_resume=lambda n, t=task: bar.resume(t, n))
                 wanted = {(r["id"], settings.seed + s) for s in range(k) for r in records}
                 rows = [r for r in rows if (r["id"], r["seed"]) in wanted]
                 metrics[f"{bench.name}.{mode}"] = benchmark_metrics(rows, k)
@@ -190,7 +223,7 @@ class _Progress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            self.bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn())
             self.bar.__enter__()
         return self
@@ -201,6 +234,13 @@ class _Progress:
         task = self.bar.add_task(description, total=total, tps="-")
         self._tokens[task], self._start[task] = 0, time.perf_counter()
         return task
+
+    def resume(self, task: Any, done: int) -> None:
+        """Start the bar at the samples an earlier run finished, without counting them as
+        this run's speed (the ETA would be wildly optimistic)."""
+        if self.enabled:
+            self.bar.reset(task, completed=done)
+            self._start[task] = time.perf_counter()
 
     def advance(self, task: Any, n: int, tokens: int) -> None:
         if not self.enabled:

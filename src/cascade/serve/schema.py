@@ -1,7 +1,8 @@
 """Request validation for the chat-completions endpoint (torch-free).
 
-Every malformed request becomes a 4xx with a message that names the field; nothing a client
-sends can crash the server.
+Every malformed request becomes a 400 whose message names the field; nothing a client
+sends can crash the server. Types are strict (JSON ``"0.5"`` is not a temperature, ``"yes"``
+is not a boolean), because a silently coerced parameter changes the output unnoticed.
 """
 
 from __future__ import annotations
@@ -10,20 +11,41 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-MAX_TOKENS_CAP = 32768
+from cascade.chat.template import check_messages, check_tools
+from cascade.errors import CascadeError
+
+MAX_TOKENS_CAP = 1 << 20  # the model's context is the real limit; this only rejects nonsense early
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    type: Literal["text"]
+    text: str
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Extra keys (name, tool_call_id, reasoning_content, ...) go to the chat template as is.
+    model_config = ConfigDict(strict=True, extra="allow")
     role: Literal["system", "user", "assistant", "tool"]
-    content: str | None = None
+    content: str | list[TextPart] | None = None
     tool_calls: list[dict[str, Any]] | None = None
+
+    def for_template(self) -> dict[str, Any]:
+        message = self.model_dump(exclude_none=True)
+        if isinstance(self.content, list):  # OpenAI content parts; only text ones exist here
+            message["content"] = "".join(part.text for part in self.content)
+        return message
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    include_usage: bool = False
 
 
 class ChatRequest(BaseModel):
-    # Unknown OpenAI fields (logprobs, n, user, ...) are accepted and ignored rather than
-    # rejected, so stock clients work; the ones that would change the output are validated.
-    model_config = ConfigDict(extra="ignore")
+    # Unknown OpenAI fields (logprobs, user, response_format, ...) are accepted and ignored so
+    # stock clients work; the ones that change the output are validated.
+    model_config = ConfigDict(strict=True, extra="ignore")
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: float = Field(default=0.6, ge=0.0, le=2.0)
@@ -31,8 +53,10 @@ class ChatRequest(BaseModel):
     top_k: int = Field(default=0, ge=0)
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_CAP)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_CAP)
+    n: int = Field(default=1, ge=1, le=1)
     seed: int | None = None
     stream: bool = False
+    stream_options: StreamOptions | None = None
     tools: list[dict[str, Any]] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     enable_thinking: bool | None = None  # shorthand accepted at the top level too
@@ -40,16 +64,22 @@ class ChatRequest(BaseModel):
     @model_validator(mode="after")
     def _last_turn_is_not_assistant(self) -> "ChatRequest":
         if self.messages[-1].role == "assistant":
-            raise ValueError("the last message must not be from the assistant")
+            raise ValueError("the last message must not be from the assistant (nothing to continue from)")
         return self
 
     def thinking(self) -> bool:
-        if self.chat_template_kwargs and "enable_thinking" in self.chat_template_kwargs:
-            return bool(self.chat_template_kwargs["enable_thinking"])
-        return True if self.enable_thinking is None else self.enable_thinking
+        """The thinking flag: chat_template_kwargs.enable_thinking, else enable_thinking, else on."""
+        flag = (self.chat_template_kwargs or {}).get("enable_thinking", self.enable_thinking)
+        return True if flag is None else bool(flag)
+
+    def template_messages(self) -> list[dict[str, Any]]:
+        return [m.for_template() for m in self.messages]
 
     def budget(self, default: int) -> int:
         return self.max_completion_tokens or self.max_tokens or default
+
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
 
 
 def parse_request(body: Any) -> tuple[ChatRequest | None, str | None]:
@@ -57,8 +87,19 @@ def parse_request(body: Any) -> tuple[ChatRequest | None, str | None]:
     if not isinstance(body, dict):
         return None, "request body must be a JSON object"
     try:
-        return ChatRequest.model_validate(body), None
+        req = ChatRequest.model_validate(body)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "body"
         return None, f"{where}: {err['msg']}"
+    flag = (req.chat_template_kwargs or {}).get("enable_thinking")
+    if flag is not None and not isinstance(flag, bool):
+        return None, "chat_template_kwargs.enable_thinking: Input should be a valid boolean"
+    try:
+        # The template's own rules (system first, user text a string, ...), with its field names.
+        check_messages(req.template_messages())
+        if req.tools is not None:
+            check_tools(req.tools)
+    except CascadeError as exc:
+        return None, exc.format()
+    return req, None

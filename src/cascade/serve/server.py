@@ -1,79 +1,101 @@
 """The HTTP server behind `cascade serve`.
 
-Standard library HTTP (one thread per connection) in front of one local engine; a lock
-serialises generation because the engine batches internally and holds one model copy.
-Streaming sends the reasoning and then the answer as server-sent events once the
-completion is generated: the local engine decodes a whole batch at once, so deltas are not
-token-by-token.
+Standard-library HTTP (one thread per connection) in front of one local engine, which
+only the batcher's thread touches (``cascade.serve.batcher``): requests in flight at the
+same time are decoded together. Streaming sends the reasoning and then the answer as
+server-sent events once the completion is generated: the engine decodes a whole batch
+before it returns text, so the deltas are per message part, not per token.
+
+Prompts are rendered by ``cascade.eval.backends.prompt.render_prompt``, the function the
+local eval backend uses, and replies are split losslessly (``cascade.serve.reply``), so a
+served sample equals the in-process one.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from cascade.chat.parse import parse_completion
-from cascade.serve.schema import parse_request
+from cascade.eval.backends.prompt import context_length, render_prompt, strip_stop
+from cascade.serve.batcher import Batcher
+from cascade.serve.reply import split_reply
+from cascade.serve.schema import ChatRequest, parse_request
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# Seconds a connection may sit idle mid-request before its thread gives up on it.
+SOCKET_TIMEOUT_S = 60
+CHAT_ROUTES = ("/v1/chat/completions", "/chat/completions")
+MODEL_ROUTES = ("/v1/models", "/models")
+HEALTH_ROUTES = ("/health", "/v1/health")
+
+
+class BadRequest(Exception):
+    """A request that validates but cannot be served (e.g. longer than the context)."""
 
 
 class ChatService:
-    """Turns a validated request into an OpenAI chat.completion object."""
+    """Turns a validated request into an OpenAI ``chat.completion`` object."""
 
-    def __init__(self, engine: Any, model_name: str, default_max_tokens: int = 512) -> None:
+    def __init__(self, engine: Any, model_name: str, default_max_tokens: int = 512, *, max_batch: int = 64,
+                 batch_window_s: float = 0.005) -> None:
         self.engine = engine
         self.model_name = model_name
         self.default_max_tokens = default_max_tokens
-        self.lock = threading.Lock()
+        self.context_limit = context_length(getattr(getattr(engine, "model", None), "config", None))
+        self.batcher = Batcher(engine, max_batch=max_batch, window_s=batch_window_s)
 
-    def complete(self, req: Any) -> dict[str, Any]:
+    def close(self) -> None:
+        self.batcher.close()
+
+    def complete(self, req: ChatRequest) -> dict[str, Any]:
         from cascade.engine.base import SamplingParams
 
-        messages = [m.model_dump(exclude_none=True) for m in req.messages]
-        prompt = self.engine.tokenizer.apply_chat_template(
-            messages, tools=req.tools, tokenize=False, add_generation_prompt=True, enable_thinking=req.thinking())
-        sampling = SamplingParams(max_new_tokens=req.budget(self.default_max_tokens), temperature=req.temperature,
-                                  top_p=req.top_p, top_k=req.top_k, seed=req.seed)
-        with self.lock:
-            gen = self.engine.generate([prompt], sampling)[0]
-        text = gen.text
-        for stop in ("<|im_end|>", "<|endoftext|>"):
-            text = text.removesuffix(stop)
-        parsed = parse_completion(text)
-        message: dict[str, Any] = {"role": "assistant", "content": _strip_tool_calls(parsed.answer),
-                                   "reasoning_content": parsed.reasoning}
+        try:
+            # Rendering only reads the tokenizer's template, so it may run on this thread.
+            prompt = render_prompt(self.engine.tokenizer, req.template_messages(), enable_thinking=req.thinking(),
+                                   tools=req.tools)
+        except Exception as exc:  # the template's raise_exception and type errors: the client's fault
+            raise BadRequest(f"messages: cannot render the chat template: {exc}") from None
+        sampling = SamplingParams(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k, seed=req.seed)
+        prompt_ids, gen = self.batcher.submit(prompt, sampling, lambda n: self._budget(req, n)).result()
+        reply = split_reply(strip_stop(gen.text), tools_offered=bool(req.tools))
         finish = gen.finish_reason
-        if parsed.tool_calls:
-            message["tool_calls"] = [
-                {"id": f"call_{uuid.uuid4().hex[:12]}", "type": "function",
-                 "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
-                for c in parsed.tool_calls]
-            finish = "tool_calls" if finish == "stop" else finish
+        if reply.tool_calls and finish == "stop":
+            finish = "tool_calls"
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": self.model_name,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": len(gen.prompt_ids), "completion_tokens": len(gen.token_ids),
-                      "total_tokens": len(gen.prompt_ids) + len(gen.token_ids)},
+            "choices": [{"index": 0, "message": reply.message(), "finish_reason": finish}],
+            "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": len(gen.token_ids),
+                      "total_tokens": len(prompt_ids) + len(gen.token_ids)},
         }
 
-
-def _strip_tool_calls(answer: str) -> str:
-    head = answer.split("<tool_call>", 1)[0]
-    return head.rstrip("\n") if "<tool_call>" in answer else answer
+    def _budget(self, req: ChatRequest, prompt_tokens: int) -> int:
+        limit = self.context_limit
+        asked = req.max_completion_tokens or req.max_tokens
+        if limit is None:
+            return asked or self.default_max_tokens
+        room = limit - prompt_tokens
+        if asked is None:
+            if room < 1:
+                raise BadRequest(f"messages: the prompt has {prompt_tokens} tokens; the model's context is {limit}")
+            return min(self.default_max_tokens, room)
+        if asked > room:
+            raise BadRequest(f"max_tokens: {prompt_tokens} prompt tokens + {asked} exceed the model's context "
+                             f"of {limit} tokens")
+        return asked
 
 
 def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "cascade-serve"
+        timeout = SOCKET_TIMEOUT_S
 
-        def log_message(self, fmt: str, *args: Any) -> None:  # quiet by default
+        def log_message(self, fmt: str, *args: Any) -> None:  # quiet: one line per request is noise here
             pass
 
         def _json(self, status: int, obj: dict[str, Any]) -> None:
@@ -81,83 +103,108 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
         def _error(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
             self._json(status, {"error": {"message": message, "type": kind, "code": status}})
 
+        def _route(self) -> str:
+            return self.path.split("?", 1)[0].rstrip("/")
+
         def do_GET(self) -> None:
-            if self.path.rstrip("/") in ("/v1/models", "/models"):
+            route = self._route()
+            if route in MODEL_ROUTES:
                 self._json(200, {"object": "list", "data": [{"id": service.model_name, "object": "model",
-                                                             "owned_by": "cascade"}]})
-            elif self.path.rstrip("/") in ("/health", "/v1/health"):
+                                                             "created": 0, "owned_by": "cascade"}]})
+            elif route in HEALTH_ROUTES:
                 self._json(200, {"status": "ok"})
             else:
                 self._error(404, f"no route {self.path}", "not_found_error")
 
+        def _not_allowed(self) -> None:
+            self.close_connection = True  # the body, if any, was not read
+            self._error(405, f"{self.command} is not supported here; use GET /v1/models or POST {CHAT_ROUTES[0]}")
+
+        do_PUT = do_DELETE = do_PATCH = _not_allowed
+
         def do_POST(self) -> None:
-            if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            if self._route() not in CHAT_ROUTES:
+                self.close_connection = True
                 self._error(404, f"no route {self.path}", "not_found_error")
                 return
-            try:
-                length = int(self.headers.get("Content-Length", "0"))
-            except ValueError:
-                self._error(400, "bad Content-Length")
-                return
-            if length <= 0:
-                self._error(400, "empty body")
-                return
-            if length > MAX_BODY_BYTES:
-                self._error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-                self.close_connection = True
-                return
-            try:
-                body = json.loads(self.rfile.read(length))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                self._error(400, f"body is not valid JSON: {exc}")
+            body = self._read_body()
+            if body is None:
                 return
             req, problem = parse_request(body)
             if req is None:
                 self._error(400, problem or "invalid request")
                 return
             if req.model and req.model != service.model_name:
-                self._error(404, f"model '{req.model}' is not served here; this server serves '{service.model_name}'",
-                            "not_found_error")
+                self._error(404, f"model: '{req.model}' is not served here; this server serves "
+                                 f"'{service.model_name}'", "not_found_error")
                 return
             try:
                 result = service.complete(req)
-            except Exception as exc:  # a bad template argument etc.: the server stays up
-                self._error(400 if isinstance(exc, (ValueError, TypeError, KeyError)) else 500, str(exc),
-                            "server_error")
+            except BadRequest as exc:
+                self._error(400, str(exc))
+                return
+            except Exception as exc:  # a bug, not the client's fault; the server stays up
+                self._error(500, f"{type(exc).__name__}: {exc}", "server_error")
                 return
             if req.stream:
-                self._stream(result)
+                self._stream(result, req.include_usage())
             else:
                 self._json(200, result)
 
-        def _stream(self, result: dict[str, Any]) -> None:
+        def _read_body(self) -> Any:
+            """The parsed JSON body, or None after answering with the error."""
+            if "Content-Length" not in self.headers:
+                self.close_connection = True
+                self._error(411, "a Content-Length header is required")
+                return None
+            try:
+                length = int(self.headers["Content-Length"])
+            except ValueError:
+                self.close_connection = True
+                self._error(400, "Content-Length is not a number")
+                return None
+            if length < 0 or length > MAX_BODY_BYTES:
+                self.close_connection = True  # the body stays unread, so the connection cannot be reused
+                self._error(413, f"body of {length} bytes; the limit is {MAX_BODY_BYTES}")
+                return None
+            raw = self.rfile.read(length)
+            try:
+                return json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                self._error(400, f"body is not valid JSON: {exc}")
+                return None
+
+        def _stream(self, result: dict[str, Any], include_usage: bool) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")
             self.end_headers()
-            self.close_connection = True
+            self.close_connection = True  # the stream's end is the connection's end
             msg = result["choices"][0]["message"]
             base = {"id": result["id"], "object": "chat.completion.chunk", "created": result["created"],
                     "model": result["model"]}
             deltas: list[dict[str, Any]] = [{"role": "assistant"}]
-            if msg.get("reasoning_content"):
+            if msg.get("reasoning_content") is not None:
                 deltas.append({"reasoning_content": msg["reasoning_content"]})
             if msg.get("content"):
                 deltas.append({"content": msg["content"]})
             if msg.get("tool_calls"):
                 deltas.append({"tool_calls": [dict(c, index=i) for i, c in enumerate(msg["tool_calls"])]})
-            for d in deltas:
-                self._event({**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]})
+            for delta in deltas:
+                self._event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
             self._event({**base, "choices": [{"index": 0, "delta": {},
-                                              "finish_reason": result["choices"][0]["finish_reason"]}],
-                         "usage": result["usage"]})
+                                              "finish_reason": result["choices"][0]["finish_reason"]}]})
+            if include_usage:  # OpenAI's convention: a last chunk with no choices
+                self._event({**base, "choices": [], "usage": result["usage"]})
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 
@@ -169,5 +216,8 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
 
 def make_server(service: ChatService, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer((host, port), make_handler(service))
+    # Handler threads may sit on an idle keep-alive connection; closing the server must not
+    # wait for the client to hang up.
     server.daemon_threads = True
+    server.block_on_close = False
     return server

@@ -1,7 +1,9 @@
 """The local backend: the local engine's batched KV-cache generation, CPU or one GPU.
 
-Requests are grouped by their sampling settings (seed included), so every sample with the
-same seed comes from one seeded ``generate`` call, which makes runs reproducible.
+Requests are grouped by their sampling settings (seed included) and each group goes to
+one ``LocalEngine.generate`` call, which sorts by length and decodes
+``engine.generation_batch_size`` rows at a time; so every sample with the same seed comes
+from one seeded call and a run is reproducible. Temperature 0 is greedy decoding.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Any, Sequence
 
+from cascade.errors import CascadeError
 from cascade.eval.backends.base import GenOutput, GenRequest
+from cascade.eval.backends.prompt import context_length, render_prompt, strip_stop
 
 
 class LocalBackend:
@@ -20,42 +24,40 @@ class LocalBackend:
         if engine is None:
             from cascade.engine.local import LocalEngine
 
-            engine = LocalEngine(model, device=device, dtype=dtype)
+            engine = LocalEngine(model, device=device, dtype=dtype, generation_batch_size=batch_size)
         self.engine = engine
-        self.batch_size = batch_size
 
     def render(self, req: GenRequest) -> str:
-        return self.engine.tokenizer.apply_chat_template(
-            req.messages, tools=req.tools, tokenize=False, add_generation_prompt=True,
-            enable_thinking=req.enable_thinking,
-        )
+        return render_prompt(self.engine.tokenizer, req.messages, enable_thinking=req.enable_thinking, tools=req.tools)
 
     def generate(self, requests: Sequence[GenRequest]) -> list[GenOutput]:
         from cascade.engine.base import SamplingParams
 
         outputs: list[GenOutput | None] = [None] * len(requests)
 
-        def key(i: int) -> tuple:
+        def key(i: int) -> tuple[int, int, float, float]:
             r = requests[i]
             return (r.seed, r.max_tokens, r.temperature, r.top_p)
 
         for (seed, max_tokens, temperature, top_p), group in groupby(sorted(range(len(requests)), key=key), key=key):
             idx = list(group)
+            prompts = [self.render(requests[i]) for i in idx]
+            self._check_budget(prompts, max_tokens)
             sampling = SamplingParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
-            for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
-                gens = self.engine.generate([self.render(requests[i]) for i in chunk], sampling)
-                for i, g in zip(chunk, gens):
-                    outputs[i] = GenOutput(text=_strip_stop(g.text), tokens=len(g.token_ids),
-                                           finish_reason=g.finish_reason)
+            for i, g in zip(idx, self.engine.generate(prompts, sampling)):
+                outputs[i] = GenOutput(text=strip_stop(g.text), tokens=len(g.token_ids), finish_reason=g.finish_reason)
         return [o for o in outputs if o is not None]
+
+    def _check_budget(self, prompts: list[str], max_tokens: int) -> None:
+        """Refuse a budget the model has no positions for: the engine would allocate a KV
+        cache for prompt + budget and decode past the trained context."""
+        limit = context_length(getattr(self.engine.model, "config", None))
+        if limit is None:
+            return
+        longest = max(len(ids) for ids in self.engine.tokenizer(prompts, add_special_tokens=False)["input_ids"])
+        if longest + max_tokens > limit:
+            raise CascadeError(f"a {longest}-token prompt plus a {max_tokens}-token budget exceeds the model's "
+                               f"{limit} positions; pass a smaller --max-tokens", field="max_tokens")
 
     def close(self) -> None:
         pass
-
-
-def _strip_stop(text: str) -> str:
-    for stop in ("<|im_end|>", "<|endoftext|>"):
-        if text.endswith(stop):
-            return text[: -len(stop)]
-    return text

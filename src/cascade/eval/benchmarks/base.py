@@ -57,27 +57,46 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, row) from a JSONL file (optionally .gz); errors name file:line.
 
     Lines are split on '\\n' only: some benchmark prompts contain U+2028, which
-    str.splitlines() would treat as a line break.
+    str.splitlines() would treat as a line break. Each line is decoded on its own, so a
+    byte that is not UTF-8 is reported at its line.
     """
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as fh:
-        text = fh.read()
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as exc:  # a directory, a damaged .gz
+        raise CascadeError(f"cannot read: {exc}", file=str(path)) from None
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
             continue
         try:
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             row = json.loads(line)
+        except UnicodeDecodeError as exc:
+            raise CascadeError(f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
+                               file=str(path), line=lineno) from None
         except json.JSONDecodeError as exc:
             raise CascadeError(f"invalid JSON: {exc.msg}", file=str(path), line=lineno) from None
+        except RecursionError:
+            raise CascadeError("JSON nested too deeply to read", file=str(path), line=lineno) from None
         if not isinstance(row, dict):
             raise CascadeError("expected a JSON object per line", file=str(path), line=lineno)
         yield lineno, row
 
 
-def require(row: dict[str, Any], key: str, path: Path, lineno: int) -> Any:
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+
+
+def require(row: dict[str, Any], key: str, path: Path, lineno: int, kind: type | None = None) -> Any:
+    """``row[key]``, which must exist (and be of ``kind`` when given): a file in another
+    benchmark's format fails here, naming the field, instead of deep inside a loader."""
     if key not in row:
         raise CascadeError("missing field", file=str(path), line=lineno, field=key)
-    return row[key]
+    value = row[key]
+    if kind is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise CascadeError(f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, got {type(value).__name__}",
+                           file=str(path), line=lineno, field=key)
+    return value
 
 
 def user(text: str) -> list[dict[str, str]]:

@@ -28,7 +28,10 @@ def load_livecodebench(path: Path, *, window: str | None = None) -> list[dict[st
     start, end = LCB_WINDOWS[window] if window else (date.min, date.max)
     out = []
     for n, r in read_jsonl(path):
-        when = date.fromisoformat(str(require(r, "contest_date", path, n))[:10])
+        try:
+            when = date.fromisoformat(str(require(r, "contest_date", path, n))[:10])
+        except ValueError:
+            raise CascadeError("not an ISO date (YYYY-MM-DD...)", file=str(path), line=n, field="contest_date") from None
         if not start <= when < end:
             continue
         try:
@@ -72,10 +75,12 @@ def load_mbpp(path: Path) -> list[dict[str, Any]]:
     is task ids 11-510, as the MBPP README defines."""
     out = []
     for n, r in read_jsonl(path):
-        task_id = require(r, "task_id", path, n)
-        if not 11 <= int(task_id) <= 510:
+        task_id = require(r, "task_id", path, n, int)
+        if not 11 <= task_id <= 510:
             continue
-        tests = require(r, "test_list", path, n)
+        tests = require(r, "test_list", path, n, list)
+        if not tests:
+            raise CascadeError("needs at least one test", file=str(path), line=n, field="test_list")
         prompt = f"{require(r, 'text', path, n)} Your code should pass this test:\n{tests[0]}\n" \
                  "Put the function in one ```python block."
         out.append({"id": f"mbpp-{task_id}", "messages": user(prompt), "verifier": "code",

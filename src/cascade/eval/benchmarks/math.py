@@ -40,7 +40,7 @@ def load_gsm8k(path: Path) -> list[dict[str, Any]]:
     """openai/grade-school-math layout: question, answer ending in '#### <number>'."""
     out = []
     for n, r in read_jsonl(path):
-        answer = require(r, "answer", path, n)
+        answer = require(r, "answer", path, n, str)
         if "####" not in answer:
             from cascade.errors import CascadeError
 

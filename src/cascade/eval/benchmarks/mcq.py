@@ -23,9 +23,9 @@ def load_mmlu_pro(path: Path) -> list[dict[str, Any]]:
     """TIGER-Lab/MMLU-Pro layout: question_id, question, options (up to 10), answer, category."""
     out = []
     for n, r in read_jsonl(path):
-        options = require(r, "options", path, n)
-        answer = require(r, "answer", path, n)
-        if not isinstance(options, list) or answer not in LETTERS[: len(options)]:
+        options = require(r, "options", path, n, list)
+        answer = require(r, "answer", path, n, str)
+        if len(answer) != 1 or answer not in LETTERS[: len(options)]:
             raise CascadeError(f"answer {answer!r} is not one of the {len(options)} options",
                                file=str(path), line=n, field="answer")
         out.append(_record(f"mmlu_pro-{require(r, 'question_id', path, n)}", require(r, "question", path, n),
@@ -37,8 +37,8 @@ def load_mmlu(path: Path) -> list[dict[str, Any]]:
     """cais/mmlu layout (JSONL): question, subject, choices (4), answer (0-3)."""
     out = []
     for n, r in read_jsonl(path):
-        choices, answer = require(r, "choices", path, n), require(r, "answer", path, n)
-        if not isinstance(answer, int) or not 0 <= answer < len(choices):
+        choices, answer = require(r, "choices", path, n, list), require(r, "answer", path, n, int)
+        if not 0 <= answer < len(choices):
             raise CascadeError("answer must be the index of a choice", file=str(path), line=n, field="answer")
         out.append(_record(f"mmlu-{n - 1}", require(r, "question", path, n), choices, answer,
                            {"category": r.get("subject")}))
