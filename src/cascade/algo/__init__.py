@@ -1,0 +1,31 @@
+"""The GRPO algorithm as small pure functions (design.md section 2).
+
+Advantages, filters, mode mixing and the curriculum are torch-free; only ``losses`` imports
+torch, so import it explicitly (``from cascade.algo.losses import ...``) where torch is fine.
+"""
+
+from cascade.algo.advantages import GroupAdvantages, group_advantages, group_slices, repeat_for_groups
+from cascade.algo.curriculum import SubStage, advance_substage, parse_curriculum
+from cascade.algo.filters import (
+    apply_overlong,
+    classify_group,
+    epoch_pool,
+    select_signal_groups,
+)
+from cascade.algo.modes import assign_modes, think_count
+
+__all__ = [
+    "GroupAdvantages",
+    "group_advantages",
+    "group_slices",
+    "repeat_for_groups",
+    "SubStage",
+    "advance_substage",
+    "parse_curriculum",
+    "apply_overlong",
+    "classify_group",
+    "epoch_pool",
+    "select_signal_groups",
+    "assign_modes",
+    "think_count",
+]

@@ -1,0 +1,75 @@
+"""Group-normalised advantages (GRPO): A_i = (r_i - mean_group) / (std_group + eps).
+
+The std is the POPULATION std (divide by G, numpy's default ``ddof=0``), as in the GRPO
+and DAPO formulations; the paper divides by the group std (not Dr.GRPO's unscaled form).
+Every token of a response gets its response's advantage (the trainer broadcasts it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+# A group whose rewards differ by less than this has no learning signal: float noise
+# (e.g. an RM scoring identical texts) must not be blown up into +-1 advantages.
+ZERO_VARIANCE_TOL = 1e-8
+
+
+@dataclass(frozen=True)
+class GroupAdvantages:
+    advantages: np.ndarray  # [n_groups * group_size], 0 for zero-variance groups and invalid samples
+    zero_variance: np.ndarray  # [n_groups] bool: the group gives no gradient
+
+    @property
+    def zero_variance_count(self) -> int:
+        return int(self.zero_variance.sum())
+
+
+def repeat_for_groups(items: Sequence[T], group_size: int) -> list[T]:
+    """Each prompt G times in a row: [a, b] with G=2 -> [a, a, b, b] (the rollout layout)."""
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    return [item for item in items for _ in range(group_size)]
+
+
+def group_slices(n_samples: int, group_size: int) -> list[slice]:
+    """The slice of each group in a flat rollout list laid out by ``repeat_for_groups``."""
+    if group_size < 1 or n_samples % group_size:
+        raise ValueError(f"{n_samples} samples do not split into groups of {group_size}")
+    return [slice(start, start + group_size) for start in range(0, n_samples, group_size)]
+
+
+def group_advantages(
+    rewards: Sequence[float],
+    group_size: int,
+    *,
+    eps: float = 1e-6,
+    valid: Sequence[bool] | None = None,
+) -> GroupAdvantages:
+    """Advantages for a flat reward list laid out group after group.
+
+    ``valid`` marks samples that take part (False = skipped, e.g. an overlong-filtered
+    truncation): skipped samples neither enter their group's mean/std nor get an advantage.
+    A group with fewer than two valid samples, or with equal valid rewards, is zero-variance.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    ok = np.ones(len(r), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if ok.shape != r.shape:
+        raise ValueError(f"valid has {len(ok)} entries for {len(r)} rewards")
+    adv = np.zeros_like(r)
+    slices = group_slices(len(r), group_size)
+    zero_var = np.zeros(len(slices), dtype=bool)
+    for g, sl in enumerate(slices):
+        mask = ok[sl]
+        vals = r[sl][mask]
+        std = float(vals.std()) if len(vals) else 0.0
+        if len(vals) < 2 or std < ZERO_VARIANCE_TOL:
+            zero_var[g] = True
+            continue
+        group_adv = np.where(mask, (r[sl] - vals.mean()) / (std + eps), 0.0)
+        adv[sl] = group_adv
+    return GroupAdvantages(advantages=adv, zero_variance=zero_var)

@@ -1,0 +1,244 @@
+"""Rollout plumbing for GRPO: the prompt stream (data cursor + epoch filter) and
+generation with rewards scored concurrently.
+
+Generation runs in chunks. While chunk k+1 generates, chunk k is scored on a background
+thread (the verifier batch API fans out to worker processes from there). The update waits
+for every chunk, and all chunks were sampled with the same weights, so training stays
+strictly on-policy; only reward latency is hidden.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Mapping, Sequence
+
+import numpy as np
+
+from cascade.algo.filters import Outcome, epoch_pool
+from cascade.engine.base import Engine, Generation, SamplingParams
+from cascade.errors import CascadeError
+from cascade.verifiers.base import VerifyResult
+
+RewardFn = Callable[[Sequence[Mapping[str, Any]], Sequence[str]], list[VerifyResult]]
+
+
+def record_id(record: Mapping[str, Any], index: int) -> Hashable:
+    if "id" not in record:
+        raise CascadeError("an RL prompt record needs an 'id'", line=index + 1, field="id")
+    return record["id"]
+
+
+def record_messages(record: Mapping[str, Any], index: int) -> list[dict[str, Any]]:
+    """The chat messages of an RL prompt record (``messages``, or ``prompt`` as one user turn)."""
+    if "messages" in record:
+        return list(record["messages"])
+    if "prompt" in record:
+        return [{"role": "user", "content": record["prompt"]}]
+    raise CascadeError("an RL prompt record needs 'messages' or 'prompt'", line=index + 1, field="messages")
+
+
+def record_domain(record: Mapping[str, Any]) -> str:
+    meta = record.get("meta") or {}
+    return str(meta.get("domain") or record.get("verifier") or "unknown")
+
+
+class PromptStream:
+    """Hands out prompt records epoch after epoch, in a seeded order.
+
+    With ``epoch_filter`` on, each new epoch's pool comes from ``algo.filters.epoch_pool``
+    using the latest outcome of every prompt. Outcomes of prompts drawn in the same call that
+    crosses into the new epoch are not known yet, so their previous outcome is used.
+    The whole state is JSON (``state_dict``) so a checkpoint can hold it.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        seed: int,
+        epoch_filter: bool = False,
+        readd_prob_all_correct: float = 0.01,
+        readd_prob_all_wrong: float = 0.10,
+    ) -> None:
+        if not records:
+            raise CascadeError("no RL prompt records to train on", field="data")
+        self.records = list(records)
+        self.ids = [record_id(r, i) for i, r in enumerate(self.records)]
+        if len(set(self.ids)) != len(self.ids):
+            dup = next(i for i in self.ids if self.ids.count(i) > 1)
+            raise CascadeError(f"duplicate prompt id {dup!r}", field="id")
+        self._index = {pid: i for i, pid in enumerate(self.ids)}
+        self.seed = seed
+        self.epoch_filter = epoch_filter
+        self.readd = (readd_prob_all_correct, readd_prob_all_wrong)
+        self.epoch = 0
+        self.cursor = 0
+        self.outcomes: dict[Hashable, Outcome] = {}
+        self.order = self._order_for_epoch(0)
+
+    def _order_for_epoch(self, epoch: int) -> list[int]:
+        pool = self.ids
+        if self.epoch_filter and epoch > 0:
+            pool = epoch_pool(
+                self.ids,
+                self.outcomes,
+                epoch=epoch,
+                seed=self.seed,
+                readd_prob_all_correct=self.readd[0],
+                readd_prob_all_wrong=self.readd[1],
+            )
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        return [self._index[pool[i]] for i in rng.permutation(len(pool))]
+
+    def take(self, n: int) -> list[Mapping[str, Any]]:
+        out: list[Mapping[str, Any]] = []
+        while len(out) < n:
+            if self.cursor >= len(self.order):
+                self.epoch += 1
+                self.cursor = 0
+                self.order = self._order_for_epoch(self.epoch)
+            out.append(self.records[self.order[self.cursor]])
+            self.cursor += 1
+        return out
+
+    @property
+    def completed_epochs(self) -> int:
+        """Full passes handed out so far (the current pass counts once it is used up)."""
+        return self.epoch + (self.cursor >= len(self.order))
+
+    def position(self, record: Mapping[str, Any]) -> int:
+        """The record's 0-based position in the input (its line number minus one)."""
+        return self._index[record["id"]]
+
+    def record_outcome(self, record: Mapping[str, Any], outcome: Outcome) -> None:
+        self.outcomes[record["id"]] = outcome
+
+    def state_dict(self) -> dict[str, Any]:
+        # JSON keys must be strings; ids are mapped back through their position.
+        return {
+            "epoch": self.epoch,
+            "cursor": self.cursor,
+            "order": self.order,
+            "outcomes": {str(self._index[pid]): o for pid, o in self.outcomes.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.cursor = int(state["cursor"])
+        self.order = [int(i) for i in state["order"]]
+        self.outcomes = {self.ids[int(i)]: o for i, o in state["outcomes"].items()}
+
+
+# Stages whose reward reads a reward model, the verifier, or the language-mixing flag
+# (notes section 5: RLHF and thinking IF-RL use the RM; RLHF, math and code penalise mixing).
+_RM_STAGES = {"rlhf", "if_thinking"}
+_VERIFIER_STAGES = {"if", "if_thinking", "math", "code", "swe"}
+_MIXING_STAGES = {"rlhf", "math", "code"}
+
+
+def stage_reward_fn(stage: str, *, reward_model: str | None = None, device: str = "cpu") -> RewardFn:
+    """A ``RewardFn`` for a paper stage: gathers what ``STAGE_REWARDS[stage]`` reads
+    (verifier outcomes through the batch API, RM scores, language-mixing flags, group ids)
+    and returns the stage reward as each rollout's ``score``; ``passed`` stays the
+    verifier's verdict (False for RLHF, which has no verifier)."""
+    from cascade.verifiers.batch import score_batch
+    from cascade.verifiers.language_mixing import detect_language_mixing, prompt_text
+    from cascade.verifiers.rewards import STAGE_REWARDS
+
+    if stage not in STAGE_REWARDS:
+        raise CascadeError(f"unknown stage reward {stage!r}; known: {', '.join(sorted(STAGE_REWARDS))}", field="reward")
+    scorer = None
+    if stage in _RM_STAGES:
+        if not reward_model:
+            raise CascadeError(f"the {stage} reward needs a reward model checkpoint", field="reward_model")
+        from cascade.verifiers.reward_model import RewardModelScorer
+
+        scorer = RewardModelScorer(reward_model, device=device)
+    reward = STAGE_REWARDS[stage]
+
+    def score(records: Sequence[Mapping[str, Any]], completions: Sequence[str]) -> list[VerifyResult]:
+        verdicts = score_batch(records, completions) if stage in _VERIFIER_STAGES else None
+        rm_scores = None
+        if scorer is not None:
+            rm_scores = scorer.score([record_messages(r, i) for i, r in enumerate(records)], completions)
+        mixing = None
+        if stage in _MIXING_STAGES:
+            mixing = [detect_language_mixing(prompt_text(r), c) for r, c in zip(records, completions)]
+        values = reward(
+            verifier=verdicts, rm_scores=rm_scores, language_mixing=mixing, group_ids=[r["id"] for r in records]
+        )
+        out = []
+        for i, value in enumerate(values):
+            base = verdicts[i] if verdicts is not None else VerifyResult(value, False)
+            details = dict(base.details)
+            if rm_scores is not None:
+                details["rm_score"] = rm_scores[i]
+            if mixing is not None:
+                details["language_mixing"] = mixing[i]
+            out.append(VerifyResult(value, base.passed, details, base.error, base.seconds))
+        return out
+
+    return score
+
+
+@dataclass
+class RolloutResult:
+    generations: list[Generation]
+    results: list[VerifyResult]
+    generate_s: float = 0.0
+    reward_s: float = 0.0  # reward time NOT hidden behind generation (the step waits for it)
+    reward_compute_s: float = 0.0  # total wall time spent inside the reward function
+    chunk_sizes: list[int] = field(default_factory=list)
+
+
+def generate_and_score(
+    engine: Engine,
+    prompts: Sequence[str],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    sampling: Callable[[int], SamplingParams],
+    reward_fn: RewardFn,
+    chunks: int,
+    unit: int = 1,
+) -> RolloutResult:
+    """Generate one completion per prompt and score it, overlapping the two by chunk.
+
+    ``sampling(k)`` gives chunk k's parameters (its own seed). Chunks are cut on multiples
+    of ``unit`` (the group size) so a group is generated in one call.
+    """
+    if len(prompts) != len(records):
+        raise ValueError(f"{len(prompts)} prompts for {len(records)} records")
+    n_units = max(len(prompts) // unit, 1)
+    per_chunk = -(-n_units // max(min(chunks, n_units), 1)) * unit
+    bounds = [(s, min(s + per_chunk, len(prompts))) for s in range(0, len(prompts), per_chunk)]
+    out = RolloutResult(generations=[], results=[], chunk_sizes=[b - a for a, b in bounds])
+    compute_times: list[float] = []
+
+    def score(recs: Sequence[Mapping[str, Any]], texts: list[str]) -> list[VerifyResult]:
+        start = time.perf_counter()
+        try:
+            return reward_fn(recs, texts)
+        finally:
+            compute_times.append(time.perf_counter() - start)
+
+    futures: list[Future[list[VerifyResult]]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward") as pool:
+        for k, (a, b) in enumerate(bounds):
+            start = time.perf_counter()
+            gens = engine.generate(list(prompts[a:b]), sampling(k))
+            out.generate_s += time.perf_counter() - start
+            if len(gens) != b - a:
+                raise RuntimeError(f"engine returned {len(gens)} generations for {b - a} prompts")
+            out.generations.extend(gens)
+            futures.append(pool.submit(score, records[a:b], [g.text for g in gens]))
+        wait_start = time.perf_counter()
+        for fut, (a, b) in zip(futures, bounds):
+            results = fut.result()
+            if len(results) != b - a:
+                raise RuntimeError(f"reward function returned {len(results)} results for {b - a} completions")
+            out.results.extend(results)
+        out.reward_s = time.perf_counter() - wait_start
+    out.reward_compute_s = sum(compute_times)
+    return out
