@@ -18,6 +18,11 @@ THINK_CLOSE = "</think>"
 END_OF_TURN = "<|im_end|>"
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
+# Deepest nesting of objects/lists accepted in a call's arguments. Real arguments nest a few
+# levels; a model that writes thousands of "[" would otherwise make every later step that
+# walks the value (matching, pickling to the parent, writing JSONL) hit Python's recursion
+# limit, far from here.
+MAX_ARGUMENT_DEPTH = 64
 
 
 @dataclass
@@ -112,6 +117,10 @@ def _read_tool_call(body: str) -> tuple[dict[str, Any], str | None]:
         payload = json.loads(body)
     except json.JSONDecodeError as exc:
         return {}, f"invalid JSON ({exc.msg} at char {exc.pos}): {_preview(body.strip())}"
+    except RecursionError:
+        return {}, f"JSON nested deeper than {MAX_ARGUMENT_DEPTH} levels"
+    if _deeper_than(payload, MAX_ARGUMENT_DEPTH + 1):  # +1: the call object itself
+        return {}, f"JSON nested deeper than {MAX_ARGUMENT_DEPTH} levels"
     if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
         return {}, f"expected an object with a string 'name': {_preview(body.strip())}"
     arguments = payload.get("arguments", {})
@@ -119,11 +128,25 @@ def _read_tool_call(body: str) -> tuple[dict[str, Any], str | None]:
         # Some models write the arguments as a JSON string, the way the OpenAI API carries them.
         try:
             arguments = json.loads(arguments)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return {}, f"'arguments' is a string but not JSON: {_preview(arguments)}"
+        if _deeper_than(arguments, MAX_ARGUMENT_DEPTH):
+            return {}, f"JSON nested deeper than {MAX_ARGUMENT_DEPTH} levels"
     if not isinstance(arguments, dict):
         return {}, f"'arguments' must be an object: {_preview(body.strip())}"
     return {"name": payload["name"], "arguments": arguments}, None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects/lists nest more than ``limit`` levels (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _preview(text: str, limit: int = 80) -> str:

@@ -24,7 +24,7 @@ The rules (design.md section 3, the model card in shared/seed):
   (leading newlines dropped). Replies after the last user turn (the turn in progress, e.g. the
   steps of a tool-calling loop) keep their ``<think>`` block in thinking mode and drop it in
   instruct mode.
-- A flag the user already wrote as the last word of the text (``/think`` or ``/no_think``) is
+- Flags the user already wrote as the last words of the text (``/think``, ``/no_think``, one or more) are
   taken out before the flag is added. Decision: ``enable_thinking`` wins over it. The flag the
   model sees then always agrees with the mode the caller asked for and with the training
   target's think block (a thinking target under a ``/no_think`` flag would teach the wrong
@@ -201,6 +201,17 @@ def _check_assistant(message: Mapping[str, Any], where: str, fail: Any) -> None:
         arguments = function.get("arguments", {})
         if not isinstance(arguments, (str, Mapping)):
             fail("arguments must be an object or a JSON string", f"{call_where}.arguments")
+        # A string is rendered verbatim inside the call's JSON, so text that is not a JSON
+        # object would render (and train the model on) a call no parser can read.
+        if isinstance(arguments, str) and not _is_json_object(arguments):
+            fail("arguments is a string but not a JSON object", f"{call_where}.arguments")
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _render(

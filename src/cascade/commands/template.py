@@ -200,3 +200,5 @@ def _parse_json(text: str, path: str, line: int | None) -> Any:
         where = line if line is not None else exc.lineno
         message = f"not valid JSON: {exc.msg} (column {exc.colno})"
         raise CascadeError(message, file=path, line=where) from None
+    except RecursionError:
+        raise CascadeError("JSON nested too deeply to read", file=path, line=line) from None

@@ -7,7 +7,9 @@ Two deliberate differences from ``yaml.safe_load``:
 - ``1e-5`` is a float (PyYAML follows YAML 1.1, which needs ``1.0e-5``; a learning rate
   written the common way would silently become a string);
 - a key repeated in one mapping is an error instead of "last one wins".
-Anchors, aliases and ``<<`` merge keys work as usual.
+Anchors, aliases and ``<<`` merge keys work as usual, but the data they expand to is
+bounded (``_MAX_EXTRA_VALUES``): the loader copies every alias, so a "billion laughs"
+document of a few lines would otherwise take all memory.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ import yaml
 from cascade.errors import CascadeError
 
 Path = tuple[str | int, ...]
+
+# Values the loader may build beyond one per character of the text. Without aliases a
+# document has fewer values than characters, so only alias expansion can reach this.
+_MAX_EXTRA_VALUES = 100_000
 
 
 class _Loader(yaml.SafeLoader):
@@ -46,19 +52,39 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
     """Parse one YAML document; return ``(data, lines)`` with 1-based lines per path."""
     loader = _Loader(text)
     try:
-        try:
-            node = loader.get_single_node()
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise CascadeError(f"invalid YAML: {problem}", file=source, line=mark.line + 1 if mark else None) from None
+        node = loader.get_single_node()
         lines: dict[Path, int] = {}
         if node is None:
             return None, lines
         lines[()] = node.start_mark.line + 1
-        return _build(loader, node, (), lines, source), lines
+        budget = _Budget(len(text) + _MAX_EXTRA_VALUES, source)
+        return _build(loader, node, (), lines, source, budget), lines
+    except yaml.YAMLError as exc:  # syntax, and construction (a bad merge key, an unknown tag)
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CascadeError(f"invalid YAML: {problem}", file=source, line=mark.line + 1 if mark else None) from None
+    except RecursionError:
+        raise CascadeError("YAML nested too deeply to read", file=source) from None
     finally:
         loader.dispose()
+
+
+class _Budget:
+    """Counts the values built; an error names the line where the limit was passed."""
+
+    def __init__(self, limit: int, source: str) -> None:
+        self.left = limit
+        self.source = source
+
+    def spend(self, node: yaml.Node) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise CascadeError(
+                "the YAML expands to too much data (aliases that copy aliases, a 'billion "
+                "laughs' document?)",
+                file=self.source,
+                line=node.start_mark.line + 1,
+            )
 
 
 def parse_yaml_value(text: str) -> Any:
@@ -66,7 +92,8 @@ def parse_yaml_value(text: str) -> Any:
     return yaml.load(text, Loader=_Loader) if text.strip() else ""
 
 
-def _build(loader: _Loader, node: yaml.Node, path: Path, lines: dict[Path, int], source: str) -> Any:
+def _build(loader: _Loader, node: yaml.Node, path: Path, lines: dict[Path, int], source: str, budget: _Budget) -> Any:
+    budget.spend(node)
     if isinstance(node, yaml.MappingNode):
         explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
         loader.flatten_mapping(node)  # resolves `<<: *anchor` merges into plain pairs
@@ -77,6 +104,13 @@ def _build(loader: _Loader, node: yaml.Node, path: Path, lines: dict[Path, int],
         for index, (key_node, value_node) in enumerate(node.value):
             key = loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise CascadeError(
+                    f"a mapping key must be a plain value, not a {type(key).__name__}",
+                    file=source,
+                    line=line,
+                    field=_dotted(path) or None,
+                )
             if index >= first_explicit:
                 if key in explicit_keys:
                     raise CascadeError(
@@ -84,13 +118,13 @@ def _build(loader: _Loader, node: yaml.Node, path: Path, lines: dict[Path, int],
                     )
                 explicit_keys.add(key)
             lines[path + (key,)] = line
-            out[key] = _build(loader, value_node, path + (key,), lines, source)
+            out[key] = _build(loader, value_node, path + (key,), lines, source, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             lines[path + (index,)] = item.start_mark.line + 1
-            items.append(_build(loader, item, path + (index,), lines, source))
+            items.append(_build(loader, item, path + (index,), lines, source, budget))
         return items
     return loader.construct_object(node, deep=True)
 

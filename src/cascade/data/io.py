@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -54,10 +55,12 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _open_text(path: Path) -> IO[str]:
+def _open_binary(path: Path) -> IO[bytes]:
+    # Bytes, not text: lines are split on b"\n" only (a U+2028 inside a string is not a
+    # line break) and each line is decoded on its own, so bad UTF-8 names its line.
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 def iter_rows(path: str | Path) -> Iterator[tuple[RowPlace, dict[str, Any]]]:
@@ -78,37 +81,107 @@ def iter_rows(path: str | Path) -> Iterator[tuple[RowPlace, dict[str, Any]]]:
 def _iter_json_rows(path: Path, array_allowed: bool) -> Iterator[tuple[RowPlace, dict[str, Any]]]:
     """JSONL; a ``.json`` file may instead hold one array (e.g. MBPP's sanitized set), but
     many ``.json`` files on the hub are JSONL, so the first character decides."""
-    with _open_text(path) as fh:
-        if array_allowed:
-            first = fh.read(1)
-            while first and first.isspace():
-                first = fh.read(1)
-            if first == "[":
-                yield from _iter_json_array(path, "[" + fh.read())
-                return
-            fh.seek(0)
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+    with _open_binary(path) as fh:
+        if array_allowed and _starts_with_array(fh):
+            data = fh.read()
+            text = _decode(data.removeprefix(_UTF8_BOM), RowPlace(str(path), line=1), whole_file=True)
+            yield from _iter_json_array(path, text)
+            return
+        for number, raw in enumerate(fh, start=1):
             place = RowPlace(str(path), line=number)
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise place.error(f"malformed JSON: {exc.msg} (column {exc.colno})") from None
-            yield place, _expect_object(row, place)
+            if number == 1:
+                raw = raw.removeprefix(_UTF8_BOM)  # written by some Windows tools
+            if not raw.strip():
+                continue
+            yield place, _expect_object(_loads(_decode(raw, place), place), place)
+
+
+def _starts_with_array(fh: IO[bytes]) -> bool:
+    """Whether the first non-blank character is ``[``; rewinds ``fh``."""
+    head = fh.read(64).removeprefix(_UTF8_BOM)
+    while head and not head.strip():
+        head = fh.read(64)
+    fh.seek(0)
+    return head.lstrip().startswith(b"[")
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")  # the only whitespace JSON allows between tokens
+
+# A file may start with a UTF-8 byte order mark; it is not part of the first row.
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _decode(data: bytes, place: RowPlace, *, whole_file: bool = False) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if whole_file:
+            place = RowPlace(place.file, line=data.count(b"\n", 0, exc.start) + 1)
+            column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        else:
+            column = exc.start + 1
+        raise place.error(f"not valid UTF-8 (byte {data[exc.start]:#04x} at column {column})") from None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json's default is "last one wins", which would silently drop e.g. the first of two
+    # `completion` keys; a repeated key is an error instead (as in recipes).
+    row = dict(pairs)
+    if len(row) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return row
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259); Python would accept them and write them
+    # back out, and other tools then cannot read the file.
+    raise ValueError(f"{name} is not valid JSON (RFC 8259 has no NaN or Infinity)")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+
+
+def _loads(text: str, place: RowPlace) -> Any:
+    """One JSON value (a JSONL line), every failure turned into an error at ``place``."""
+    value, end = _raw_decode(text, 0, place, whole_text=False)
+    if _skip_space(text, end) < len(text):
+        raise place.error(f"malformed JSON: Extra data (column {end + 1})")
+    return value
+
+
+def _raw_decode(text: str, pos: int, place: RowPlace, *, whole_text: bool) -> tuple[Any, int]:
+    """The JSON value at ``pos``; ``whole_text``: ``text`` is the whole file, so a syntax
+    error's own line number is the file's line."""
+    try:
+        return _DECODER.raw_decode(text, _skip_space(text, pos))
+    except json.JSONDecodeError as exc:
+        where = RowPlace(place.file, line=exc.lineno) if whole_text else place
+        raise where.error(f"malformed JSON: {exc.msg} (column {exc.colno})") from None
+    except _DuplicateKey as exc:
+        raise place.error("key appears twice in one JSON object", field=exc.key) from None
+    except RecursionError:
+        raise place.error("JSON nested too deeply to read") from None
+    except ValueError as exc:  # NaN / Infinity
+        raise place.error(f"malformed JSON: {exc}") from None
 
 
 def _iter_json_array(path: Path, text: str) -> Iterator[tuple[RowPlace, dict[str, Any]]]:
-    decoder = json.JSONDecoder()
     pos = _skip_space(text, 1)
     if text[pos : pos + 1] == "]":
         return
     while True:
         place = RowPlace(str(path), line=text.count("\n", 0, pos) + 1)
-        try:
-            row, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise RowPlace(str(path), line=exc.lineno).error(f"malformed JSON: {exc.msg} (column {exc.colno})") from None
+        row, pos = _raw_decode(text, pos, place, whole_text=True)
         yield place, _expect_object(row, place)
         pos = _skip_space(text, pos)
         if text[pos : pos + 1] == ",":
@@ -121,9 +194,7 @@ def _iter_json_array(path: Path, text: str) -> Iterator[tuple[RowPlace, dict[str
 
 
 def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos].isspace():
-        pos += 1
-    return pos
+    return _JSON_SPACE.match(text, pos).end()  # type: ignore[union-attr]
 
 
 def _expect_object(row: Any, place: RowPlace) -> dict[str, Any]:
@@ -147,14 +218,15 @@ def _iter_parquet_rows(path: Path) -> Iterator[tuple[RowPlace, dict[str, Any]]]:
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise CascadeError(f"not a readable Parquet file: {exc}", file=str(path)) from None
     metadata = parquet.schema_arrow.metadata or {}
-    json_columns = json.loads(metadata.get(_JSON_COLUMNS_KEY, b"[]"))
+    json_columns = _loads(metadata.get(_JSON_COLUMNS_KEY, b"[]").decode("utf-8", "replace"), RowPlace(str(path)))
     index = 0
     for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
         for row in batch.to_pylist():
+            place = RowPlace(str(path), row=index)
             for column in json_columns:
-                if row.get(column) is not None:
-                    row[column] = json.loads(row[column])
-            yield RowPlace(str(path), row=index), row
+                if isinstance(row.get(column), str):
+                    row[column] = _loads(row[column], place)
+            yield place, row
             index += 1
 
 

@@ -13,6 +13,7 @@ Unknown top-level keys are allowed and kept, because outside tools add their own
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -35,6 +36,20 @@ class ToolCall(_Record):
 
     name: str
     arguments: dict[str, Any] | str = Field(default_factory=dict)
+
+    @field_validator("arguments")
+    @classmethod
+    def _string_arguments_are_a_json_object(cls, value: dict[str, Any] | str) -> dict[str, Any] | str:
+        # The template writes a string verbatim into the call; broken JSON here would teach
+        # the model calls that no parser can read.
+        if isinstance(value, str):
+            try:
+                ok = isinstance(json.loads(value), dict)
+            except (ValueError, RecursionError):
+                ok = False
+            if not ok:
+                raise ValueError("arguments is a string but not a JSON object")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -47,6 +47,9 @@ def describe(error: Any) -> str:
     message = message[0].lower() + message[1:] if message else message
     if kind == "extra_forbidden":
         return "unknown key"
+    if kind == "literal_error" and isinstance(error.get("input"), str) and not error["input"].isascii():
+        # A look-alike ('usеr' with a Cyrillic 'е') prints like an allowed value; escape it.
+        return f"{message} (got {ascii(error['input'])[:_MAX_VALUE_CHARS]}, which has non-ASCII characters)"
     if "input" in error and kind not in ("model_type", "dict_type", "list_type"):
         return f"{message} (got {short_repr(error['input'])})"
     return f"{message} (got {type(error.get('input')).__name__})"

@@ -8,31 +8,31 @@ from __future__ import annotations
 
 import re
 
-# ``\boxed`` and ``\fbox`` are the two box commands models use for final answers.
-_BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
+# ``\boxed`` and ``\fbox`` are the two box commands models use for final answers; the
+# spaces after the command are part of the match, so the argument starts at match.end().
+_BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])(?P<space> *)")
+# What brace matching looks at: an escape (``\{`` is a literal brace) or a brace.
+_BRACE_TOKEN = re.compile(r"\\.|[{}]", re.DOTALL)
+_BARE_TOKEN = re.compile(r"[^\s$]+")
 
 
-def _balanced_group(text: str, open_at: int) -> str | None:
-    """The text inside the brace group whose ``{`` is at ``open_at`` (None if unclosed).
+def _matching_braces(text: str) -> dict[int, int]:
+    r"""Position of every ``{`` that closes -> position of its ``}``, in one pass.
 
-    Escaped braces (``\\{``, ``\\}``) are literal characters, not grouping, so that
-    ``\\boxed{\\{1,2\\}}`` yields ``\\{1,2\\}``.
+    Escaped braces (``\{``, ``\}``) are literal characters, not grouping, so that
+    ``\boxed{\{1,2\}}`` yields ``\{1,2\}``. One pass for all boxes, because scanning
+    from each box to the end of the text is quadratic: a model that writes ``\boxed{``
+    twenty thousand times must not stall the verifier.
     """
-    depth = 0
-    i = open_at
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
+    closing: dict[int, int] = {}
+    open_at: list[int] = []
+    for token in _BRACE_TOKEN.finditer(text):
+        char = token.group()
         if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_at + 1 : i]
-        i += 1
-    return None
+            open_at.append(token.start())
+        elif char == "}" and open_at:
+            closing[open_at.pop()] = token.start()
+    return closing
 
 
 def all_boxed(text: str) -> list[str]:
@@ -42,16 +42,17 @@ def all_boxed(text: str) -> list[str]:
     some models write it for single-token answers.
     """
     found: list[str] = []
+    closing: dict[int, int] | None = None
     for match in _BOX_COMMAND.finditer(text):
         rest = match.end()
-        while rest < len(text) and text[rest] == " ":
-            rest += 1
-        if rest < len(text) and text[rest] == "{":
-            content = _balanced_group(text, rest)
-            if content is not None:
-                found.append(content.strip())
-        elif rest > match.end():
-            token = re.match(r"[^\s$]+", text[rest:])
+        if text.startswith("{", rest):
+            if closing is None:
+                closing = _matching_braces(text)
+            end = closing.get(rest)
+            if end is not None:
+                found.append(text[rest + 1 : end].strip())
+        elif match.group("space"):
+            token = _BARE_TOKEN.match(text, rest)
             if token:
                 found.append(token.group(0))
     return found

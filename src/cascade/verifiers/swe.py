@@ -41,7 +41,7 @@ import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from cascade.errors import CascadeError
 from cascade.verifiers.base import Verifier, VerifyResult, register
@@ -61,32 +61,68 @@ class EditError(ValueError):
 
 
 _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
-_EDIT = re.compile(
-    r"(?:^###[ \t]*(?P<path>[^\n]+?)[ \t]*\n)?"
-    r"^<<<<<<< SEARCH[ \t]*\n(?P<search>.*?)^=======[ \t]*\n(?P<replace>.*?)^>>>>>>> REPLACE[ \t]*$",
-    re.DOTALL | re.MULTILINE,
-)
+_SEARCH, _DIVIDER, _REPLACE = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
 
 
 def parse_edits(answer: str) -> list[Edit]:
     """Every SEARCH/REPLACE edit in the fenced blocks of ``answer``, in order.
 
-    An edit without its own ``### path`` line applies to the previous edit's file.
+    An edit without its own ``### path`` line applies to the previous edit's file. Line
+    ends are read as ``\n``: a completion that came back with ``\r\n`` (a client on
+    Windows) parses the same, and ``apply_edits`` matches CRLF files either way.
     """
     edits: list[Edit] = []
-    for fence in _FENCE.finditer(answer):
+    for fence in _FENCE.finditer(answer.replace("\r\n", "\n")):
         path: str | None = None
-        for match in _EDIT.finditer(fence.group(1)):
-            path = (match.group("path") or path or "").strip()
+        for named, search, replace in _edit_blocks(fence.group(1)):
+            path = (named or path or "").strip()
             if not path:
                 raise EditError("an edit block does not name its file (### path)")
-            # Drop the newline that ends the last line: blocks are matched as line runs.
-            edits.append(Edit(path, match.group("search")[:-1], match.group("replace")[:-1]))
+            edits.append(Edit(path, search, replace))
     return edits
 
 
+def _edit_blocks(block: str) -> Iterator[tuple[str | None, str, str]]:
+    """``(path or None, search, replace)`` per edit, read line by line.
+
+    Markers are whole lines (trailing blanks allowed); the ``### path`` line, when there is
+    one, is the line right before ``<<<<<<< SEARCH``. One linear pass: a model that writes
+    thousands of SEARCH markers without a REPLACE must not stall the verifier (a regular
+    expression that looks ahead from every marker is quadratic).
+    """
+    lines = block.split("\n")
+    last = len(lines) - 1  # the SEARCH and ======= lines need a line break after them
+    start, consumed = 0, -1
+    while start < last:
+        if not _is_marker(lines[start], _SEARCH):
+            start += 1
+            continue
+        divider = _find_marker(lines, _DIVIDER, start + 1, last)
+        end = None if divider is None else _find_marker(lines, _REPLACE, divider + 1, last + 1)
+        if divider is None or end is None:
+            return  # no later SEARCH can complete either
+        above = lines[start - 1] if start - 1 > consumed else ""
+        named = above[3:] if above.startswith("###") and above[3:] else None
+        yield named, "\n".join(lines[start + 1 : divider]), "\n".join(lines[divider + 1 : end])
+        consumed = end
+        start = end + 1
+
+
+def _is_marker(line: str, marker: str) -> bool:
+    return line.rstrip(" \t") == marker
+
+
+def _find_marker(lines: list[str], marker: str, begin: int, stop: int) -> int | None:
+    return next((i for i in range(begin, stop) if _is_marker(lines[i], marker)), None)
+
+
 def apply_edits(files: Mapping[str, str], edits: list[Edit]) -> dict[str, str]:
-    """The files after the edits (only the ones that exist in ``files`` may be edited)."""
+    """The files after the edits (only the ones that exist in ``files`` may be edited).
+
+    A SEARCH text that occurs more than once edits its first occurrence, and the next edit
+    with the same text edits the next one: that is how a fix that changes two identical
+    passages (SWE-bench has such gold patches) is written as edits.
+    """
     result = dict(files)
     for edit in edits:
         if edit.path not in result:
@@ -97,9 +133,13 @@ def apply_edits(files: Mapping[str, str], edits: list[Edit]) -> dict[str, str]:
                 raise EditError(f"empty SEARCH block for non-empty file '{edit.path}'")
             result[edit.path] = edit.replace + "\n"
             continue
-        if edit.search not in content:
+        search, replace = edit.search, edit.replace
+        if search not in content and "\r\n" in content:
+            # Edits are read with \n line ends; this file uses \r\n.
+            search, replace = search.replace("\n", "\r\n"), replace.replace("\n", "\r\n")
+        if search not in content:
             raise EditError(f"SEARCH text not found in '{edit.path}'")
-        result[edit.path] = content.replace(edit.search, edit.replace, 1)
+        result[edit.path] = content.replace(search, replace, 1)
     return result
 
 

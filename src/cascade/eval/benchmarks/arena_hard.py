@@ -18,9 +18,12 @@ def load_arena_hard(directory: Path) -> list[dict[str, Any]]:
     baseline: dict[str, str] = {}
     if bfile.exists():
         for n, r in read_jsonl(bfile):
-            content = require(r, "messages", bfile, n)[-1]["content"]
+            messages = require(r, "messages", bfile, n, list)
+            if not messages or not isinstance(messages[-1], dict) or "content" not in messages[-1]:
+                raise CascadeError("the last message needs a 'content'", file=str(bfile), line=n, field="messages")
+            content = messages[-1]["content"]
             # The stored assistant content is {"answer": ...}; older dumps keep plain text.
-            baseline[r["uid"]] = content.get("answer", "") if isinstance(content, dict) else str(content)
+            baseline[require(r, "uid", bfile, n)] = content.get("answer", "") if isinstance(content, dict) else str(content)
     out = []
     for n, r in read_jsonl(qfile):
         uid = require(r, "uid", qfile, n)

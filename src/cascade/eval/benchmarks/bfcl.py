@@ -33,11 +33,14 @@ def load_bfcl(directory: Path, *, categories: tuple[str, ...] = AST_CATEGORIES) 
         answers: dict[str, Any] = {}
         if cat not in NO_CALL_CATEGORIES:
             afile = directory / "possible_answer" / qfile.name
-            answers = {r["id"]: r["ground_truth"] for _, r in read_jsonl(afile)}
+            answers = {require(r, "id", afile, n): require(r, "ground_truth", afile, n, list) for n, r in read_jsonl(afile)}
         for n, r in read_jsonl(qfile):
             rid = require(r, "id", qfile, n)
-            turns = require(r, "question", qfile, n)
-            functions = require(r, "function", qfile, n)
+            turns = require(r, "question", qfile, n, list)
+            functions = require(r, "function", qfile, n, list)
+            if not turns or not isinstance(turns[0], list):
+                raise CascadeError("expected a list of turns, each a list of messages", file=str(qfile), line=n,
+                                   field="question")
             if cat not in NO_CALL_CATEGORIES and rid not in answers:
                 raise CascadeError(f"no possible answer for {rid}", file=str(qfile), line=n, field="id")
             # The tool-call verifier's format: BFCL's possible-answer list ([] = expect no call),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from cascade.errors import CascadeError
 from cascade.eval.benchmarks.base import read_jsonl, require, user
 
 LETTERS = "ABCDEFGHIJKLMNOP"
+GPQA_COLUMNS = ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 INSTRUCTION = "Answer with the letter of the correct option in \\boxed{}, for example \\boxed{A}."
 
 
@@ -54,14 +56,22 @@ def load_gpqa(path: Path, *, seed: int = 0) -> list[dict[str, Any]]:
     from cascade.verifiers.mcq import shuffle_choices
 
     out = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for n, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                options = [row["Correct Answer"].strip()] + [row[f"Incorrect Answer {i}"].strip() for i in (1, 2, 3)]
-                question = row["Question"].strip()
-            except KeyError as exc:
-                raise CascadeError("missing column", file=str(path), line=n, field=str(exc.args[0])) from None
-            rid = row.get("Record ID") or f"gpqa-{n - 2}"
-            shuffled, correct = shuffle_choices(options, 0, record_id=rid, seed=seed)
-            out.append(_record(rid, question, shuffled, correct, {"category": row.get("High-level domain")}))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CascadeError("not valid UTF-8", file=str(path), line=data.count(b"\n", 0, exc.start) + 1) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in GPQA_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise CascadeError("missing column (is this the GPQA CSV?)", file=str(path), line=1, field=missing[0])
+    for n, row in enumerate(reader, start=2):
+        # A short row leaves its last columns None (csv's restval).
+        absent = next((c for c in GPQA_COLUMNS if row.get(c) is None), None)
+        if absent:
+            raise CascadeError("missing column in this row", file=str(path), line=n, field=absent)
+        options = [row["Correct Answer"].strip()] + [row[f"Incorrect Answer {i}"].strip() for i in (1, 2, 3)]
+        rid = row.get("Record ID") or f"gpqa-{n - 2}"
+        shuffled, correct = shuffle_choices(options, 0, record_id=rid, seed=seed)
+        out.append(_record(rid, row["Question"].strip(), shuffled, correct, {"category": row.get("High-level domain")}))
     return out

@@ -16,8 +16,18 @@ from cascade.verifiers.ifcheck import text
 from cascade.verifiers.ifcheck.registry import Args, Check, InstructionError, checker, compare
 
 
-@lru_cache(maxsize=1024)
+# langdetect reads only the first 10,000 characters (after deleting URLs and e-mail
+# addresses), but runs its clean-up regexes over all the text: seconds on a megabyte.
+# What it reads only changes when URLs and addresses fill nearly all of this prefix.
+_LANGDETECT_PREFIX = 100_000
+
+
 def _detect_language(value: str) -> str | None:
+    return _detect_language_of_prefix(value[:_LANGDETECT_PREFIX])
+
+
+@lru_cache(maxsize=1024)
+def _detect_language_of_prefix(value: str) -> str | None:
     """langdetect's answer with a fixed seed; None when it cannot decide.
 
     A seeded langdetect reseeds the global ``random`` module on every call; the caller's
@@ -57,22 +67,74 @@ def number_sentences(args: Args) -> Check:
     return lambda value: compare(text.count_sentences(value), relation, threshold)
 
 
+def _count_placeholders(value: str) -> int:
+    """``len(re.findall(r"\\[.*?\\]", value))`` in linear time.
+
+    The regex looks ahead to the end of the line from every ``[`` that has no ``]`` after
+    it (quadratic: a line of a million ``[`` never finishes). A ``[`` without a ``]`` later
+    on its line means no later ``[`` on that line has one either, so skip the line.
+    """
+    count, pos = 0, 0
+    while (start := value.find("[", pos)) != -1:
+        line_end = value.find("\n", start)
+        close = value.find("]", start, len(value) if line_end == -1 else line_end)
+        if close != -1:
+            count += 1
+            pos = close + 1
+        elif line_end == -1:
+            break
+        else:
+            pos = line_end + 1
+    return count
+
+
 @checker("detectable_content:number_placeholders")
 def number_placeholders(args: Args) -> Check:
     needed = args.integer("num_placeholders")
-    return lambda value: len(re.findall(r"\[.*?\]", value)) >= needed
+    return lambda value: _count_placeholders(value) >= needed
 
 
-_STAR_BULLET = re.compile(r"^\s*\*[^\*].*$", re.MULTILINE)
-_DASH_BULLET = re.compile(r"^\s*-.*$", re.MULTILINE)
+_NON_SPACE = re.compile(r"\S")
+
+
+def _count_bullets(value: str, marker: str, not_followed_by: str | None) -> int:
+    """``len(re.findall(r"^\\s*<marker>...", value, re.MULTILINE))`` in linear time.
+
+    The official patterns are ``^\\s*\\*[^\\*].*$`` and ``^\\s*-.*$``. Their ``\\s*`` also
+    crosses line breaks, so the regex engine rescans a run of blank lines from each of its
+    line starts: quadratic, and hours on a megabyte of newlines. Every line start inside
+    one blank run reaches the same first non-blank character, so that character is looked
+    at once. The counts equal the official regexes' (checked on random text in
+    tests/test_hostile_inputs.py).
+    """
+    count, pos, size = 0, 0, len(value)
+    while True:
+        first = _NON_SPACE.search(value, pos)
+        if first is None:
+            return count
+        at = first.start()
+        if value[at] == marker and (
+            not_followed_by is None or (at + 1 < size and value[at + 1] != not_followed_by)
+        ):
+            count += 1
+            # The match runs to the end of its line; with '*', the character after the
+            # marker may itself be the line break, and the match then ends on the next line.
+            end = value.find("\n", at + (1 if not_followed_by is None else 2))
+            if end == -1:
+                return count
+            # findall resumes at the match end; '^' holds there only right after a "\n".
+            pos = end if value[end - 1] == "\n" else end + 1
+        else:
+            end = value.find("\n", at)
+            if end == -1:
+                return count
+            pos = end + 1
 
 
 @checker("detectable_format:number_bullet_lists")
 def number_bullet_lists(args: Args) -> Check:
     wanted = args.integer("num_bullets")
-    return (
-        lambda value: len(_STAR_BULLET.findall(value)) + len(_DASH_BULLET.findall(value)) == wanted
-    )
+    return lambda value: _count_bullets(value, "*", "*") + _count_bullets(value, "-", None) == wanted
 
 
 _CONSTRAINED_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
@@ -132,14 +194,17 @@ def number_paragraphs(args: Args) -> Check:
 @checker("detectable_content:postscript")
 def postscript(args: Args) -> Check:
     marker = args.text("postscript_marker").strip()
+    # The official patterns start with an unanchored \s*, which matches empty, so "is there
+    # a match" is the same without it; with it, a long blank run is rescanned from each of
+    # its characters (quadratic).
     if marker == "P.P.S":
-        pattern = r"\s*p\.\s?p\.\s?s.*$"
+        pattern = r"p\.\s?p\.\s?s.*$"
     elif marker == "P.S.":
-        pattern = r"\s*p\.\s?s\..*$"
+        pattern = r"p\.\s?s\..*$"
     else:
-        pattern = r"\s*" + re.escape(marker.lower()) + r".*$"
+        pattern = re.escape(marker.lower()) + r".*$"
     compiled = re.compile(pattern, re.MULTILINE)
-    return lambda value: bool(compiled.findall(value.lower()))
+    return lambda value: compiled.search(value.lower()) is not None
 
 
 @checker("keywords:existence")
@@ -239,12 +304,24 @@ def end_checker(args: Args) -> Check:
     return lambda value: value.strip().strip('"').lower().endswith(phrase)
 
 
-_TITLE = re.compile(r"<<[^\n]+>>")
+def _titles(value: str) -> list[str]:
+    """``re.findall(r"<<[^\\n]+>>", value)`` in linear time.
+
+    On one line the greedy official pattern matches at most once: from the first ``<<`` to
+    the last ``>>`` with at least one character between. The regex finds that by
+    backtracking from the end of the line at every ``<<`` (quadratic on ``<<<<...``).
+    """
+    found = []
+    for line in value.split("\n"):
+        start, end = line.find("<<"), line.rfind(">>")
+        if start != -1 and end >= start + 3:
+            found.append(line[start : end + 2])
+    return found
 
 
 @checker("detectable_format:title")
 def title(args: Args) -> Check:
-    return lambda value: any(t.lstrip("<").rstrip(">").strip() for t in _TITLE.findall(value))
+    return lambda value: any(t.lstrip("<").rstrip(">").strip() for t in _titles(value))
 
 
 @checker("keywords:letter_frequency")
