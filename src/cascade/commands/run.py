@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
         print_plan(recipe, console, args.out)
         for w in warnings:
             console.print(f"[yellow]warning[/yellow]: {w} (needed before a real run)")
-        what = f"valid, but {len(warnings)} local data file(s) are missing" if warnings else "and its data are valid"
-        console.print(f"the recipe is {what}; nothing was trained (--dry-run)" if warnings else
-                      f"the recipe {what}; nothing was trained (--dry-run)")
+        verdict = (f"the recipe is valid, but {len(warnings)} local data file(s) are missing" if warnings
+                   else "the recipe and its data are valid")
+        console.print(f"{verdict}; nothing was trained (--dry-run)")
         return 0
     opts = RunOptions(out_dir=Path(args.out) if args.out else None, resume=args.resume, from_stage=args.from_stage,
                       until=args.until, progress=not args.no_progress, device=args.device, recipe_file=recipe_file,
