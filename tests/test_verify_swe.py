@@ -147,3 +147,14 @@ def test_crlf_and_form_feed_files_keep_their_bytes() -> None:
     answer = edit("b = 2\r", "b = 5\r", path="w.py")
     result = get_verifier("swe").verify(answer, {"ground_truth": {"files": files, "gold_patch": gold}})
     assert (result.score, result.details["gold_applied"]) == (1.0, True)
+
+
+def test_no_answer_scores_like_an_unparseable_patch():
+    # An unfinished <think> holds no patch: -1, never better than a wrong edit (0 would let RL
+    # learn to stop closing <think>, which the tiny cascade did).
+    from cascade.verifiers import get_verifier
+
+    record = {"ground_truth": {"files": {"a.py": "x = 1\n"}, "gold_patch": ""}}
+    result = get_verifier("swe").verify("<think>\nstill thinking", record)
+    assert result.score == -1.0 and result.error.startswith("no_answer")
+    assert get_verifier("math").verify("<think>\nstill thinking", {"ground_truth": "1"}).score == 0.0

@@ -41,13 +41,17 @@ class Verifier:
     """Base class. Subclasses set ``name`` and implement ``check(answer, record)``.
 
     ``verify`` strips the reasoning first (only the text after ``</think>`` is scored)
-    and times the call; an unfinished ``<think>`` scores 0 with error ``no_answer``.
+    and times the call; an unfinished ``<think>`` scores ``no_answer_score`` with error
+    ``no_answer``.
     Verifiers that must see the raw text (for example the language-mixing detector)
     set ``needs_reasoning = True`` and get the whole completion.
     """
 
     name: ClassVar[str] = ""
     needs_reasoning: ClassVar[bool] = False
+    # What a completion with no answer at all (a <think> that never closes) scores. It must
+    # not beat the verifier's worst scored answer, or RL learns never to close <think>.
+    no_answer_score: ClassVar[float] = 0.0
 
     def verify(self, completion: str, record: Mapping[str, Any]) -> VerifyResult:
         start = time.perf_counter()
@@ -56,7 +60,7 @@ class Verifier:
         else:
             _reasoning, answer, finished = split_reasoning(completion)
             if not finished:
-                result = VerifyResult(0.0, False, error="no_answer: <think> never closed")
+                result = VerifyResult(self.no_answer_score, False, error="no_answer: <think> never closed")
             else:
                 result = self.check(answer, record)
         result.seconds = time.perf_counter() - start

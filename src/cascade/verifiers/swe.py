@@ -336,6 +336,10 @@ def _ground_truth(record: Mapping[str, Any]) -> tuple[dict[str, str], str]:
 
 @register("swe")
 class SweVerifier(Verifier):
+    # No answer means no patch, which the paper scores like an unparseable one. At 0 it beat
+    # -1 and the tiny cascade's SWE RL learned to never close <think>.
+    no_answer_score = -1.0
+
     def __init__(self, judge: Judge | None = None) -> None:
         self.judge = judge
 
