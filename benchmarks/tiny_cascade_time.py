@@ -41,9 +41,10 @@ def main() -> int:
         print(f"{m['stage']:<10} {t.get('train_s', 0):8.1f} {t.get('eval_s', 0):8.1f}")
     print(f"\ntotal wall time: {total:.0f} s = {total / 60:.1f} min")
     print(f"vs target {TARGET_S / 60:.0f} min: {total / TARGET_S:.2f}x; vs limit {LIMIT_S / 60:.0f} min: {total / LIMIT_S:.2f}x")
-    print(f"report: {out / 'report.md'}")
     if not args.out and not args.keep:
         shutil.rmtree(out.parent, ignore_errors=True)
+    else:
+        print(f"report: {out / 'report.md'}")
     return 0
 
 
