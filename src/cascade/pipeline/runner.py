@@ -28,6 +28,7 @@ from typing import Any, Callable
 from cascade.config import Recipe
 from cascade.config.recipe import BASE, DataSource, EvalSet, GRPOStage, InitBaseModel, RMStage, SFTStage
 from cascade.errors import CascadeError
+from cascade.eval.samples_file import write_json_atomic
 
 RUN_FILE = "run.json"
 MANIFEST = "manifest.json"
@@ -37,16 +38,6 @@ MANIFEST = "manifest.json"
 DOMAIN_OF_REWARD = {"rlhf": "chat", "if": "if", "if_thinking": "if", "math": "math", "code": "code", "swe": "swe"}
 
 GENERATORS = ("toy",)  # generator sources: "toy/<part>", e.g. toy/sft/math, toy/eval/if
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -310,7 +301,7 @@ def _stage_domain(recipe: Recipe, stage: Any) -> str | None:
 
 
 def _summary_json(summary: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps({k: v for k, v in summary.items()}, default=str))
+    return json.loads(json.dumps(summary, default=str))
 
 
 def _now() -> str:

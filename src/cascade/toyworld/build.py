@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from cascade.data.io import atomic_open
 from cascade.toyworld import chat, code_tasks, instructions, math_problems, swe_tasks
 from cascade.toyworld.splits import assign_split, stable_id
 
@@ -143,11 +144,8 @@ def write_toy_world(out_dir: str | Path, world: ToyWorld) -> dict[str, Path]:
             parts.append((f"{kind}/{domain}", rows))
     for name, rows in parts:
         path = out / f"{name}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_open(path) as fh:
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        tmp.replace(path)
         files[name] = path
     return files

@@ -10,10 +10,10 @@ official `swebench` harness does. cascade writes the harness's predictions file
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from cascade.data.io import atomic_open
 from cascade.eval.benchmarks.base import read_jsonl, require, user
 
 PROMPT = ("We are currently solving the following issue within our repository. Here is the issue text:\n"
@@ -41,12 +41,8 @@ def load_swe_bench(path: Path) -> list[dict[str, Any]]:
 def write_predictions(path: str | Path, model_name: str, patches: Iterable[tuple[str, str]]) -> Path:
     """Write the swebench harness predictions file atomically: one JSON object per instance."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         for instance_id, patch in patches:
             fh.write(json.dumps({"instance_id": instance_id, "model_name_or_path": model_name,
                                  "model_patch": patch}) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return path
