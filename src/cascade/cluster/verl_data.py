@@ -38,7 +38,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from cascade.algo.modes import NO_THINK, THINK, assign_modes
+from cascade.algo.modes import THINK, assign_modes
 from cascade.chat import NO_THINK_FLAG, THINK_FLAG, chat_template
 from cascade.data.io import RowPlace, atomic_open, validate_row
 from cascade.data.records import PromptRecord, record_messages

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -86,7 +86,6 @@ class RunOptions:
     device: str = "auto"
     recipe_file: str | None = None
     echo: Callable[[str], None] = print
-    status: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- validation before training
