@@ -110,13 +110,17 @@ def test_no_reference_model_without_kl(tiny_model_dir, tmp_path, monkeypatch):
 
 def test_dynamic_filter_trains_only_groups_with_signal(tiny_model_dir, tmp_path):
     def reward(records, completions):
-        # prompts p0..p2 always pass (no signal); the others score by their 'e's
+        # prompts p0..p4 always pass (no signal); only p5 scores by its 'e's, so whatever
+        # order the stream draws in, the first round of two prompts holds a no-signal group
         return [
-            VerifyResult(1.0, True) if r["id"] in ("p0", "p1", "p2") else scored
+            VerifyResult(1.0, True) if r["id"] != "p5" else scored
             for r, scored in zip(records, letter_e_reward(records, completions))
         ]
 
-    settings = small_settings(dynamic_filter=True, max_filter_tries=4, max_response_len=12, think_fraction=0.5)
+    # The overlong filter masks truncated rollouts instead of scoring them 0, so an
+    # always-passing group has no variance however its rollouts end.
+    settings = small_settings(dynamic_filter=True, max_filter_tries=4, max_response_len=12, think_fraction=0.5,
+                              overlong_filter=True)
     train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path, reward_fn=reward, progress=False)
     (row,) = read_metrics(tmp_path)
     assert row["filter_tries"] >= 2  # the first round drew some no-signal prompts

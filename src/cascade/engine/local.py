@@ -26,6 +26,8 @@ from transformers import (
 )
 
 from cascade.engine.base import Generation, SamplingParams
+from cascade.engine.lean_qwen3 import LeanQwen3
+from cascade.engine.lean_qwen3 import supports as lean_supports
 from cascade.engine.optim import OptimConfig, build_optimizer, build_scheduler
 from cascade.engine.sampling import sample_batch
 from cascade.errors import CascadeError
@@ -61,21 +63,43 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return names[dtype]
 
 
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, with_entropy: bool, entropy_grad: bool = True
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``log softmax(logits)[targets]`` per position, and optionally each distribution's
+    entropy (differentiable only with ``entropy_grad``)."""
+    logits = logits.float()
+    log_norm = torch.logsumexp(logits, dim=-1)
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - log_norm
+    if not with_entropy:
+        return picked, None
+    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+        probs = torch.softmax(logits, dim=-1)
+        return picked, log_norm - (probs * logits).sum(dim=-1)
+
+
+def entropy_needs_grad(loss_fn: Any) -> bool:
+    """Whether the loss trains on the entropy (a bonus) rather than only reporting it; a
+    reported entropy is computed without building its backward graph."""
+    return bool(getattr(loss_fn, "entropy_coef", 1.0))
+
+
 def shifted_token_logprobs(
-    logits: torch.Tensor, input_ids: torch.Tensor, with_entropy: bool
+    logits: torch.Tensor, input_ids: torch.Tensor, with_entropy: bool, entropy_grad: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``log p(input_ids[:, t] | input_ids[:, <t])`` aligned to position t (position 0 gets 0),
     and optionally the entropy of the distribution that predicted position t."""
-    logits = logits[:, :-1].float()
-    log_norm = torch.logsumexp(logits, dim=-1)
-    picked = logits.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1) - log_norm
+    picked, entropy = token_logprobs(logits[:, :-1], input_ids[:, 1:], with_entropy, entropy_grad)
     zeros = picked.new_zeros((picked.shape[0], 1))
-    logprobs = torch.cat([zeros, picked], dim=1)
-    if not with_entropy:
-        return logprobs, None
-    probs = torch.softmax(logits, dim=-1)
-    entropy = log_norm - (probs * logits).sum(dim=-1)
-    return logprobs, torch.cat([zeros, entropy], dim=1)
+    return torch.cat([zeros, picked], dim=1), None if entropy is None else torch.cat([zeros, entropy], dim=1)
+
+
+def place_columns(values: torch.Tensor, columns: torch.Tensor, width: int) -> torch.Tensor:
+    """``out[b, columns[b, j]] = values[b, j]`` in a ``[B, width]`` tensor of zeros; entries
+    with ``columns == -1`` are dropped. Differentiable."""
+    spill = width + values.shape[1]  # dropped entries land past the end, then are cut off
+    index = torch.where(columns >= 0, columns, torch.arange(width, spill, device=columns.device)[None])
+    out = values.new_zeros((values.shape[0], spill)).scatter(1, index, values)
+    return out[:, :width]
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -122,6 +146,7 @@ class LocalEngine:
         seed: int = 0,
         head: Head = "lm",
         generation_batch_size: int = 64,
+        lean_forward: bool = True,
     ) -> None:
         random.seed(seed)
         np.random.seed(seed)
@@ -132,8 +157,12 @@ class LocalEngine:
         self.head = head
         self.generation_batch_size = generation_batch_size
         self.model, self.tokenizer = self._load(str(model_path))
+        self.gradient_checkpointing = gradient_checkpointing
         if gradient_checkpointing:
             self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        # The same function as the module stack with far less per-call overhead (see
+        # cascade.engine.lean_qwen3); other architectures keep the module stack.
+        self.lean = LeanQwen3(self.model) if lean_forward and head == "lm" and lean_supports(self.model) else None
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
         self.optim_config: OptimConfig | None = None
@@ -229,6 +258,7 @@ class LocalEngine:
                     stop_ids=stop_ids,
                     pad_id=self.tokenizer.pad_token_id,
                     generator=generator,
+                    lean=self.lean,
                 )
             texts = self.tokenizer.batch_decode([r.token_ids for r in rows], skip_special_tokens=False)
             for index, row, text in zip(chunk, rows, texts):
@@ -250,27 +280,51 @@ class LocalEngine:
         """Run the model, call ``loss_fn``, backpropagate; gradients add up across calls.
 
         For ``head="lm"`` the loss gets ``token_logprobs [B,T]`` (log p of ``input_ids[:, t]``
-        given the prefix; 0 at position 0) and ``entropy [B,T]`` when ``loss_fn.needs_entropy``
+        given the prefix; 0 at position 0; with ``prompt_lens [B]`` in the batch, only the
+        positions after each row's prompt are computed, the rest are 0) and ``entropy [B,T]`` when ``loss_fn.needs_entropy``
         is truthy; for ``head="score"`` it gets ``scores [B]`` (the scalar head read at each
         row's last non-pad token) and ``entropy=None``. ``loss_fn`` returns
         ``(loss, metrics)`` and must normalise for the whole optimizer batch.
         """
         batch = self._to_device(batch)
         self.model.train()
-        with self._compute():
-            out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+        with_entropy = bool(getattr(loss_fn, "needs_entropy", False))
         entropy = None
-        if self.head == "score":
-            first = out.logits[:, 0].float()
+        if self._shares_prompts(batch):
+            with self._compute():
+                logits, targets, columns = self.lean.forward_shared_prompts(
+                    batch["input_ids"], batch["attention_mask"], batch["prompt_lens"])
+            picked, picked_entropy = token_logprobs(logits, targets, with_entropy, entropy_needs_grad(loss_fn))
+            width = batch["input_ids"].shape[1]
+            first = place_columns(picked, columns, width)
+            if picked_entropy is not None:
+                entropy = place_columns(picked_entropy, columns, width)
         else:
-            first, entropy = shifted_token_logprobs(
-                out.logits, batch["input_ids"], bool(getattr(loss_fn, "needs_entropy", False))
-            )
+            with self._compute():
+                if self.lean is not None:
+                    logits = self.lean.forward(batch["input_ids"], batch["attention_mask"],
+                                               checkpoint_layers=self.gradient_checkpointing)
+                else:
+                    logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                        use_cache=False).logits
+            if self.head == "score":
+                first = logits[:, 0].float()
+            else:
+                first, entropy = shifted_token_logprobs(logits, batch["input_ids"], with_entropy,
+                                                        entropy_needs_grad(loss_fn))
         loss, metrics = loss_fn(first, batch, entropy=entropy)
         loss.backward()
         report = {k: float(v) for k, v in metrics.items()}
         report["loss"] = float(loss.detach())
         return report
+
+    def _shares_prompts(self, batch: dict[str, Any]) -> bool:
+        """Whether this batch takes the shared-prompt forward: it says where each row's prompt
+        ends (``prompt_lens``, as GRPO batches do), every prompt is non-empty, and the lean
+        forward runs (gradient checkpointing keeps the plain path, which supports it)."""
+        if self.lean is None or self.gradient_checkpointing or "prompt_lens" not in batch:
+            return False
+        return bool((batch["prompt_lens"] > 0).all())
 
     @torch.inference_mode()
     def score(self, batch: dict[str, Any]) -> list[float]:

@@ -1,9 +1,9 @@
 """The batched KV-cache decode loop behind ``LocalEngine.generate``.
 
-One left-padded prefill, then one ``model(...)`` call per new token. The KV cache and the
-attention mask are allocated once for prompt + budget: a StaticCache writes each step's
-keys in place, where a DynamicCache re-concatenates every layer's keys (on CPU the static
-cache measured a few per cent faster; the model's matmuls dominate either way).
+One left-padded prefill, then one forward per new token: through the lean Qwen3 forward
+(``cascade.engine.lean_qwen3``, a preallocated cache written in place) when the model is
+one it supports, else through ``model(...)`` with a StaticCache. The KV cache and the
+attention mask are allocated once for prompt + budget.
 Everything per token stays on the device (sampling, stop checks, finished-row masking); the
 host only looks at the "all rows finished" flag every few steps, because each look is a
 device sync that stalls a GPU's queue.
@@ -17,6 +17,7 @@ import torch
 from transformers import PreTrainedModel, StaticCache
 
 from cascade.engine.base import SamplingParams
+from cascade.engine.lean_qwen3 import LeanQwen3
 
 # How many decode steps run between host checks for "every row has stopped".
 _FINISHED_CHECK_EVERY = 8
@@ -59,6 +60,19 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
     return logits
 
 
+def inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One draw per row of ``probs [B, V]``: the first token whose cumulative probability
+    exceeds a uniform number in [0, total). It needs one random number per row, where
+    ``torch.multinomial`` or an exponential race draw one per vocabulary entry (10x slower
+    on CPU at V=1024). Tokens of probability 0 are never drawn: the cumulative sum does not
+    rise at them, and the uniform stays strictly below the total."""
+    cdf = probs.cumsum(dim=-1)
+    total = cdf[:, -1:]
+    u = torch.rand(total.shape, generator=generator, device=probs.device, dtype=probs.dtype) * total
+    u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp(max=probs.shape[-1] - 1)
+
+
 def next_tokens(
     logits: torch.Tensor, sampling: SamplingParams, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,11 +89,7 @@ def next_tokens(
     else:
         logprobs = torch.log_softmax(logits / sampling.temperature, dim=-1)
         truncated = filter_logits(logprobs, sampling.top_k, sampling.top_p)
-        probs = torch.softmax(truncated, dim=-1)
-        # argmax(p / E) with E ~ Exp(1) draws token i with probability p_i (an exponential
-        # race); one fused pass, cheaper than torch.multinomial.
-        race = torch.empty_like(probs).exponential_(generator=generator)
-        tokens = (probs / race).argmax(dim=-1)
+        tokens = inverse_cdf_sample(torch.softmax(truncated, dim=-1), generator)
     return tokens, logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
@@ -92,8 +102,10 @@ def sample_batch(
     stop_ids: list[int],
     pad_id: int,
     generator: torch.Generator | None,
+    lean: LeanQwen3 | None = None,
 ) -> list[SampledRow]:
-    """Decode up to ``sampling.max_new_tokens`` tokens for every prompt in one batch."""
+    """Decode up to ``sampling.max_new_tokens`` tokens for every prompt in one batch, through
+    ``lean`` (the lean Qwen3 forward of ``model``) when given, else the model's own modules."""
     batch = len(prompt_ids)
     if sampling.max_new_tokens < 1:
         return [SampledRow(token_ids=[], logprobs=[], stopped=False) for _ in range(batch)]
@@ -105,24 +117,47 @@ def sample_batch(
     attention_mask = torch.ones((batch, width + budget), dtype=torch.long, device=device)
     attention_mask[:, :width] = prompt_mask
     stop = torch.tensor(stop_ids, dtype=torch.long, device=device)
-    cache = StaticCache(config=model.config, max_cache_len=width + budget)
 
     tokens_out = torch.full((batch, budget), pad_id, dtype=torch.long, device=device)
     logprobs_out = torch.zeros((batch, budget), dtype=torch.float32, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)
 
-    out = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask[:, :width],
-        position_ids=position_ids,
-        cache=cache,
-        use_cache=True,
-        logits_to_keep=1,  # the prompt's other positions never need vocabulary logits
-    )
+    if lean is not None:
+        cache_dtype = (torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type)
+                       else next(model.parameters()).dtype)
+        # Identical prompts (the G rollouts of a GRPO group) are prefilled once.
+        distinct: dict[tuple[int, ...], int] = {}
+        rows = torch.tensor([distinct.setdefault(tuple(ids), len(distinct)) for ids in prompt_ids], device=device)
+        firsts = sorted({int(r): i for i, r in reversed(list(enumerate(rows.tolist())))}.items())
+        pick = torch.tensor([i for _, i in firsts], device=device)
+        session, logits = lean.start_decode(input_ids[pick], prompt_mask[pick], rows, budget, cache_dtype)
+
+        def advance(tokens: torch.Tensor, positions: torch.Tensor, seen: int) -> torch.Tensor:
+            return session.step(tokens)
+    else:
+        cache = StaticCache(config=model.config, max_cache_len=width + budget)
+        logits = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask[:, :width],
+            position_ids=position_ids,
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=1,  # the prompt's other positions never need vocabulary logits
+        ).logits[:, -1, :]
+
+        def advance(tokens: torch.Tensor, positions: torch.Tensor, seen: int) -> torch.Tensor:
+            return model(
+                input_ids=tokens.unsqueeze(-1),
+                attention_mask=attention_mask[:, :seen],
+                position_ids=positions,
+                cache=cache,
+                use_cache=True,
+            ).logits[:, -1, :]
+
     steps = 0
     for step in range(budget):
-        tokens, logprobs = next_tokens(out.logits[:, -1, :], sampling, generator)
+        tokens, logprobs = next_tokens(logits, sampling, generator)
         tokens = tokens.masked_fill(finished, pad_id)
         tokens_out[:, step] = tokens
         logprobs_out[:, step] = logprobs.masked_fill(finished, 0.0)
@@ -132,13 +167,7 @@ def sample_batch(
         if steps == budget or (steps % _FINISHED_CHECK_EVERY == 0 and bool(finished.all())):
             break
         position_ids = position_ids[:, -1:] + 1
-        out = model(
-            input_ids=tokens.unsqueeze(-1),
-            attention_mask=attention_mask[:, : width + steps],
-            position_ids=position_ids,
-            cache=cache,
-            use_cache=True,
-        )
+        logits = advance(tokens, position_ids, width + steps)
 
     tokens_host = tokens_out[:, :steps].tolist()
     logprobs_host = logprobs_out[:, :steps].tolist()

@@ -314,6 +314,9 @@ def _micro_batches(batch: _Rollouts, n_micro: int, pad_id: int, with_sampler: bo
             "attention_mask": attention,
             "loss_mask": loss_mask,
             "advantages": torch.tensor([batch.advantages[i] for i in chunk], dtype=torch.float32),
+            # Lets the engine run each group's shared prompt once (the loss reads only the
+            # completion positions).
+            "prompt_lens": torch.tensor([len(batch.generations[i].prompt_ids) for i in chunk], dtype=torch.long),
             "micro_index": m,
         }
         if with_sampler:
