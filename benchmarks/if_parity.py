@@ -48,6 +48,14 @@ def main() -> int:
             print(
                 f"  {d.key} {d.instruction_id}: ours {d.ours} official {d.official} {d.note[:70]}"
             )
+        distribution = parity.official_prompt_strict_distribution(cases)
+        if len(distribution) > 1:
+            odds = "  ".join(f"P({count})={p:.3f}" for count, p in distribution.items())
+            print(
+                f"{name:9} the official prompt_strict figure is random (letter_frequency with a "
+                f"non-letter argument draws a random letter each run): {odds}; published "
+                f"{report.official['prompt_strict']}, ours {report.ours['prompt_strict']} (deterministic)"
+            )
     return 0
 
 

@@ -101,3 +101,22 @@ def test_our_figures_differ_only_by_the_listed_disagreements(reports) -> None:
     if IFBENCH_EXPECTED_DISAGREEMENTS:
         ours, official = reports["ifbench"].ours, reports["ifbench"].official
         assert ours == {k: v - 3 for k, v in official.items()}
+
+
+def test_the_official_prompt_strict_figure_is_a_random_draw(shared_data) -> None:
+    """Hand count on the two responses: for 1122 ('#', at least 4) 14 of the 26 letters occur
+    at least 4 times in the lowercased response; for 1129 ('!', at least 6) 20 of 26 occur at
+    least 6 times. Both prompts pass every other instruction, 415 prompts pass without them."""
+    cases = parity.load_ifeval(shared_data / "ifeval")
+    by_key = {c.key: c for c in cases}
+    assert parity.random_letter_pass_chance(by_key["1122"], 1) == pytest.approx(14 / 26)
+    assert parity.random_letter_pass_chance(by_key["1129"], 0) == pytest.approx(20 / 26)
+    distribution = parity.official_prompt_strict_distribution(cases)
+    assert distribution == pytest.approx({
+        415: (12 / 26) * (6 / 26),
+        416: (14 / 26) * (6 / 26) + (12 / 26) * (20 / 26),
+        417: (14 / 26) * (20 / 26),
+    })
+    # The published 415 is the least likely of the three outcomes.
+    assert not parity.draws_a_random_letter("keywords:letter_frequency", {"letter": "a"})
+    assert parity.draws_a_random_letter("keywords:letter_frequency", {"letter": "#"})

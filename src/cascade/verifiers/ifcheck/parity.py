@@ -14,6 +14,7 @@ model's responses, and the official scorer's strict and loose results:
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,3 +171,49 @@ def compare(cases: list[Case]) -> Report:
                     Disagreement(case.key, instruction_id, ours, official, note)
                 )
     return report
+
+
+def draws_a_random_letter(instruction_id: str, kwargs: dict[str, Any] | None) -> bool:
+    """Whether the official scorer replaces this instruction's argument with a random letter
+    (``keywords:letter_frequency`` whose ``letter`` is not one ASCII letter, e.g. ``#``)."""
+    letter = (kwargs or {}).get("letter")
+    ok = isinstance(letter, str) and len(letter.strip()) == 1 and letter.strip().isascii() and letter.strip().isalpha()
+    return instruction_id == "keywords:letter_frequency" and not ok
+
+
+def random_letter_pass_chance(case: Case, index: int) -> float:
+    """The chance that instruction ``index`` of ``case`` passes strict scoring when, as in the
+    official builder, its letter is ``random.choice(string.ascii_letters)`` (then lowercased:
+    26 outcomes, each with chance 2/52)."""
+    kwargs = dict(case.kwargs[index] or {})
+    passes = 0
+    for letter in string.ascii_lowercase:
+        kwargs["letter"] = letter
+        verdicts = evaluate(case.response, [case.instruction_ids[index]], [kwargs], case.prompt)
+        passes += verdicts.strict[0] is True
+    return passes / len(string.ascii_lowercase)
+
+
+def official_prompt_strict_distribution(cases: list[Case]) -> dict[int, float]:
+    """The distribution of the official prompt-strict count over the official scorer's random
+    letters: every other verdict is the official one (deterministic), and each instruction that
+    draws a random letter passes with :func:`random_letter_pass_chance`. A published figure is
+    one draw from this distribution, so a deterministic scorer can only match it by luck."""
+    distribution = {0: 1.0}
+    for case in cases:
+        drawn = [i for i, (iid, kw) in enumerate(zip(case.instruction_ids, case.kwargs))
+                 if draws_a_random_letter(iid, kw)]
+        fixed_pass = all(v for i, v in enumerate(case.official_strict) if i not in drawn)
+        chance = 0.0
+        if fixed_pass:
+            chance = 1.0
+            for i in drawn:
+                chance *= random_letter_pass_chance(case, i)
+        shifted: dict[int, float] = {}
+        for count, p in distribution.items():
+            if chance < 1.0:
+                shifted[count] = shifted.get(count, 0.0) + p * (1.0 - chance)
+            if chance > 0.0:
+                shifted[count + 1] = shifted.get(count + 1, 0.0) + p * chance
+        distribution = shifted
+    return dict(sorted(distribution.items()))
