@@ -308,3 +308,31 @@ def test_stages_not_started_take_their_kind_from_the_recipe_copy(tmp_path) -> No
         f"not measurable (rl-{i} is not started yet)" for i in range(3)]
     # Three different reasons are not packed into the verdict line.
     assert claim.verdict == "not measurable (none of 3 comparisons; reasons below)"
+
+
+def test_claim_a_judges_the_modes_a_stage_trains_in(tmp_path) -> None:
+    """math-rl trains in thinking mode only (think_fraction 1): its math.no_think comparison
+    (+12.5, SE 12.5, within noise) is listed for information and no longer judged; with
+    think_fraction 0.5 it trains both modes and both are judged."""
+    def run_with(fraction: float, name: str) -> Path:
+        run = make_run(tmp_path / name, CASCADE)
+        data = json.loads((run / "run.json").read_text())
+        data["recipe_config"] = {"stages": [
+            {"name": s["name"], "kind": s["kind"], **({"think_fraction": fraction} if s["name"] == "math-rl" else {}),
+             **({"think_fraction": 0.0} if s["name"] == "if-rl" else {})} for s in CASCADE]}
+        (run / "run.json").write_text(json.dumps(data))
+        return run
+
+    claim = claim_own_domain_gain(build_matrix(run_with(1.0, "think-only")))
+    judged = {f.subject for f in claim.findings}
+    assert "math-rl, math.think vs its start sft" in judged
+    assert not any("math.no_think" in s for s in judged)
+    (info,) = claim.extra
+    assert info.subject == "math-rl, math.no_think vs its start sft (a mode the stage does not train in)"
+    assert info.outcome is False and info.paired.diff == pytest.approx(12.5)
+    write_report(run_with(1.0, "md"), png=False)
+    assert "For information (not judged):" in (tmp_path / "md" / "report.md").read_text()
+
+    both = claim_own_domain_gain(build_matrix(run_with(0.5, "both")))
+    assert "math-rl, math.no_think vs its start sft" in {f.subject for f in both.findings}
+    assert both.extra == []

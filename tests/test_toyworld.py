@@ -136,3 +136,13 @@ def test_toy_chat_answers_pass_their_own_check(world):
         assert _score("toy_chat", chat.instruct_target(p, rng), record) == 1.0
         _, rejected = chat.preference_pair(p, rng)
         assert _score("toy_chat", rejected, record) == 0.0
+
+
+def test_math_numbers_are_single_digits_and_problems_take_two_or_three_steps(world):
+    """One-digit quantities keep each scratchpad step one fact over single tokens (see the
+    math_problems docstring); the multi-step structure is what thinking mode should help."""
+    for rec in world.sft["math"]:
+        prompt, target = rec["messages"][0]["content"], rec["messages"][1]["content"]
+        assert all(len(n) == 1 for n in re.findall(r"\d+", prompt + target)), (prompt, target)
+        if rec["mode"] == "think":
+            assert len(re.findall(r"^\d [-+] \d = \d$", target, flags=re.M)) in (2, 3), target

@@ -71,6 +71,9 @@ class Stage:
     timings: Mapping[str, float]
     cells: Mapping[str, Cell] | None
     skip_reason: str | None  # why the stage is not a row of the matrix
+    # The chat modes an RL stage trains in (from its think_fraction in run.json's recipe copy);
+    # None when unknown, which judges every mode.
+    trained_modes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,10 @@ def build_matrix(run_dir: str | Path) -> CascadeMatrix:
     columns: list[str] = []
     previous: Mapping[str, Cell] | None = None
     planned = _planned_kinds(run)
+    modes = _planned_modes(run)
     for i, name in enumerate(names, start=1):
         stage = _read_stage(root / "stages" / f"{i:02d}-{name}", name, planned.get(name), seeds)
+        stage = replace(stage, trained_modes=modes.get(name))
         if stage.cells is not None:
             stage = replace(stage, cells=_with_deltas(stage.cells, previous))
             previous = stage.cells
@@ -145,6 +150,23 @@ def _planned_kinds(run: Mapping[str, Any]) -> dict[str, str]:
         return {}
     return {s["name"]: s["kind"] for s in stages
             if isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("kind"), str)}
+
+
+def _planned_modes(run: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """The modes each GRPO stage trains in: think_fraction 1 -> think, 0 -> no_think, else both
+    (the recipe's default think_fraction is 1, as for the paper's reasoning stages)."""
+    config = run.get("recipe_config")
+    stages = config.get("stages") if isinstance(config, dict) else None
+    out: dict[str, frozenset[str]] = {}
+    for s in stages if isinstance(stages, list) else []:
+        if not (isinstance(s, dict) and s.get("kind") == "grpo" and isinstance(s.get("name"), str)):
+            continue
+        fraction = s.get("think_fraction", 1.0)
+        if not isinstance(fraction, (int, float)):
+            continue
+        out[s["name"]] = frozenset({"think"} if fraction >= 1 else {"no_think"} if fraction <= 0
+                                   else {"think", "no_think"})
+    return out
 
 
 def _optional_str(manifest: Mapping[str, Any], key: str, path: Path) -> str | None:
@@ -352,6 +374,7 @@ def _numbers(p: Paired) -> str:
 
 def claim_own_domain_gain(matrix: CascadeMatrix) -> Claim:
     findings: list[Finding] = []
+    extra: list[Finding] = []
     for stage in _rl_stages(matrix):
         if (blocked := _unmeasurable_stage(stage)) is not None:
             findings.append(blocked)
@@ -359,21 +382,25 @@ def claim_own_domain_gain(matrix: CascadeMatrix) -> Claim:
         start = matrix.row(stage.parent or "")
         for column in _domain_columns(stage):
             subject = f"{stage.name}, {column} vs its start {stage.parent}"
+            trained = stage.trained_modes is None or column.rsplit(".", 1)[1] in stage.trained_modes
             if start is None:
-                findings.append(Finding(subject, None, f"its start '{stage.parent}' was not evaluated"))
+                finding = Finding(subject, None, f"its start '{stage.parent}' was not evaluated")
             elif column not in (start.cells or {}):
-                findings.append(Finding(subject, None, f"its start '{stage.parent}' has no {column}"))
+                finding = Finding(subject, None, f"its start '{stage.parent}' has no {column}")
             elif (p := paired_difference(stage.cells[column].per_prompt, start.cells[column].per_prompt)) is None:
-                findings.append(Finding(subject, None, f"fewer than 2 prompts of {column} shared with its start"))
+                finding = Finding(subject, None, f"fewer than 2 prompts of {column} shared with its start")
             else:
-                findings.append(Finding(subject, p.beyond_noise, _numbers(p), p))
+                finding = Finding(subject if trained else f"{subject} (a mode the stage does not train in)",
+                                  p.beyond_noise, _numbers(p), p)
+            (findings if trained else extra).append(finding)
     return Claim(
         "a", "Each RL stage raises its own domain's score over its start",
         "Paired over the same prompts: per prompt, the mean of `passed` over its samples after the stage minus "
         "before it (the stage's parent). Beyond noise means mean difference > "
         f"{NOISE_SE:g} x SE, SE = std(ddof=1)/sqrt(n prompts). Compared: the stage's own domain set in every "
-        "mode it was evaluated in; the claim holds only if every measurable comparison does.",
-        findings or [NO_RL_STAGE],
+        "mode the stage trains in (think_fraction 1: think, 0: no_think, else both); the claim holds only if "
+        "every measurable comparison does. Its domain in the other mode is listed for information.",
+        findings or [NO_RL_STAGE], [f for f in extra if f.outcome is not None],
     )
 
 
@@ -492,7 +519,7 @@ def render_markdown(matrix: CascadeMatrix, claims: list[Claim]) -> str:
                 f"**Verdict: {claim.verdict}** ({claim.tally})", ""]
         out += [f"- {f.line}" for f in claim.findings]
         if claim.extra:
-            out += ["", "For information, earlier stages:", ""]
+            out += ["", "For information (not judged):", ""]
             out += [f"- {f.line}" for f in claim.extra]
         out.append("")
     return "\n".join(out).rstrip() + "\n"

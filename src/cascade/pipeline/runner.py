@@ -310,6 +310,9 @@ def _now() -> str:
 # ---------------------------------------------------------------- per-stage eval
 
 
+EVAL_GENERATION_BATCH = 128
+
+
 def _eval_sets(recipe: Recipe, stage_name: str) -> list[EvalSet]:
     return [es for suite in recipe.eval_suites_for(stage_name) for es in recipe.eval.get(suite, [])]
 
@@ -327,14 +330,22 @@ def evaluate_stage(recipe: Recipe, stage_name: str, engine: Any, layout: RunLayo
     backend = LocalBackend("", engine=engine)
     merged: dict[str, Any] = {}
     engine.model.eval()
-    for es in sets:
-        records = _eval_records(es, layout.root)
-        bench = Benchmark(es.name, es.verifier or "", lambda _p, r=records: r, "", k=es.k,
-                          max_tokens=es.max_new_tokens, mode="think")
-        settings = EvalSettings(temperature=es.temperature, top_p=es.top_p, max_tokens=es.max_new_tokens,
-                                mode=es.modes, limit=es.n, seed=recipe.seed)
-        merged.update(evaluate(backend, [(bench, es.k)], out, settings=settings, model_name=stage_name,
-                               records_for=lambda b, r=records: r, progress=opts.progress))
+    # Eval prompts are short and the policy is in memory: wider decode batches than training's
+    # rollouts keep both cores busy (on the tiny model 128 rows decode ~1.4x faster than 64).
+    training_batch = engine.generation_batch_size
+    engine.generation_batch_size = max(training_batch, EVAL_GENERATION_BATCH)
+    try:
+        for es in sets:
+            records = _eval_records(es, layout.root)
+            bench = Benchmark(es.name, es.verifier or "", lambda _p, r=records: r, "", k=es.k,
+                              max_tokens=es.max_new_tokens, mode="think")
+            settings = EvalSettings(temperature=es.temperature, top_p=es.top_p, max_tokens=es.max_new_tokens,
+                                    mode=es.modes, limit=es.n, seed=recipe.seed,
+                                    batch_size=2 * EVAL_GENERATION_BATCH)
+            merged.update(evaluate(backend, [(bench, es.k)], out, settings=settings, model_name=stage_name,
+                                   records_for=lambda b, r=records: r, progress=opts.progress))
+    finally:
+        engine.generation_batch_size = training_batch
     write_json_atomic(out / "metrics.json", merged)
     return {"dir": "eval", "sets": sorted(merged)}
 

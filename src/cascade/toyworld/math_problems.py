@@ -3,6 +3,13 @@
 Thinking targets write every intermediate step in a scratchpad; instruct targets give the
 answer directly. Multi-step problems are where a scratchpad should pay off for a tiny model,
 which is the paper's thinking-vs-instruct claim in miniature.
+
+Every number in a problem, its steps and its answer is one digit (0-9), so each scratchpad
+line is one addition or subtraction fact over single tokens (the tokenizer splits numbers
+into digits). Measured on the tiny model: with two- and three-digit quantities, a
+multiplication and a division, four minutes of SFT left both modes near 10%, because the
+model never learned to carry; with one-digit steps, about 1000 math-only SFT steps take
+thinking to ~86% while instruct stays near 35% (two or three facts composed in one token).
 """
 
 from __future__ import annotations
@@ -24,51 +31,56 @@ class MathProblem:
     n_steps: int
 
 
-def _buy_give(rng: random.Random) -> MathProblem:
+def _add_give(rng: random.Random) -> MathProblem:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    a, b = rng.randint(2, 9), rng.randint(2, 9)
-    c = rng.randint(1, a + b - 1)
+    a = rng.randint(1, 8)
+    b = rng.randint(1, 9 - a)
+    c = rng.randint(1, a + b - 1) if a + b > 1 else 0
     s1, s2 = a + b, a + b - c
     q = (f"{name} has {a} {item}s. {name} gets {b} more and then gives away {c}. "
          f"How many {item}s does {name} have now?")
     return MathProblem(q, q, (f"{a} + {b} = {s1}", f"{s1} - {c} = {s2}"), s2, 2)
 
 
-def _boxes(rng: random.Random) -> MathProblem:
+def _lose_find(rng: random.Random) -> MathProblem:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    a, b, c = rng.randint(2, 6), rng.randint(2, 6), rng.randint(1, 9)
-    s1, s2 = a * b, a * b + c
-    q = (f"{name} has {a} bags with {b} {item}s in each bag and {c} more {item}s on the table. "
-         f"How many {item}s does {name} have in all?")
-    return MathProblem(q, q, (f"{a} * {b} = {s1}", f"{s1} + {c} = {s2}"), s2, 2)
+    a = rng.randint(2, 9)
+    b = rng.randint(1, a - 1)
+    c = rng.randint(1, 9 - (a - b))
+    s1, s2 = a - b, a - b + c
+    q = (f"{name} had {a} {item}s, lost {b} and then found {c}. "
+         f"How many {item}s does {name} have?")
+    return MathProblem(q, q, (f"{a} - {b} = {s1}", f"{s1} + {c} = {s2}"), s2, 2)
+
+
+def _three_friends(rng: random.Random) -> MathProblem:
+    names = rng.sample(NAMES, 3)
+    item = rng.choice(ITEMS)
+    a = rng.randint(1, 7)
+    b = rng.randint(1, 8 - a)
+    c = rng.randint(1, 9 - a - b)
+    s1, s2 = a + b, a + b + c
+    q = (f"{names[0]} has {a} {item}s, {names[1]} has {b} and {names[2]} has {c}. "
+         f"How many {item}s do they have together?")
+    return MathProblem(q, q, (f"{a} + {b} = {s1}", f"{s1} + {c} = {s2}"), s2, 2)
 
 
 def _three_step(rng: random.Random) -> MathProblem:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    a, b = rng.randint(2, 5), rng.randint(2, 5)
-    c, d = rng.randint(1, 9), rng.randint(1, 9)
-    s1 = a * b
-    s2 = s1 + c
-    d = min(d, s2 - 1)
+    a = rng.randint(1, 7)
+    b = rng.randint(1, 8 - a)
+    c = rng.randint(1, 9 - a - b)
+    s1, s2 = a + b, a + b + c
+    d = rng.randint(1, s2 - 1)
     s3 = s2 - d
-    q = (f"{name} buys {a} packs of {b} {item}s, finds {c} more {item}s and loses {d}. "
+    q = (f"{name} buys {a} {item}s, then {b} more, finds {c} and loses {d}. "
          f"How many {item}s does {name} have?")
-    return MathProblem(q, q, (f"{a} * {b} = {s1}", f"{s1} + {c} = {s2}", f"{s2} - {d} = {s3}"), s3, 3)
+    return MathProblem(q, q, (f"{a} + {b} = {s1}", f"{s1} + {c} = {s2}", f"{s2} - {d} = {s3}"), s3, 3)
 
 
-def _share(rng: random.Random) -> MathProblem:
-    name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    k = rng.randint(2, 4)
-    per = rng.randint(2, 6)
-    a = rng.randint(1, k * per - 1)
-    b = k * per - a
-    s1 = a + b
-    q = (f"{name} has {a} {item}s and gets {b} more. {name} shares them equally among {k} friends. "
-         f"How many {item}s does each friend get?")
-    return MathProblem(q, q, (f"{a} + {b} = {s1}", f"{s1} / {k} = {per}"), per, 2)
 
 
-FAMILIES = (_buy_give, _boxes, _three_step, _share)
+FAMILIES = (_add_give, _lose_find, _three_friends, _three_step)
 
 
 def generate(rng: random.Random, n: int) -> list[MathProblem]:
