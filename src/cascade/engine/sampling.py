@@ -126,11 +126,15 @@ def sample_batch(
     if lean is not None:
         cache_dtype = (torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type)
                        else next(model.parameters()).dtype)
-        # Identical prompts (the G rollouts of a GRPO group) are prefilled once.
+        # Identical prompts (the G rollouts of a GRPO group) are prefilled once: `firsts`
+        # holds each distinct prompt's first row, `rows` which distinct prompt a row continues.
         distinct: dict[tuple[int, ...], int] = {}
-        rows = torch.tensor([distinct.setdefault(tuple(ids), len(distinct)) for ids in prompt_ids], device=device)
-        firsts = sorted({int(r): i for i, r in reversed(list(enumerate(rows.tolist())))}.items())
-        pick = torch.tensor([i for _, i in firsts], device=device)
+        firsts: list[int] = []
+        for row, ids in enumerate(prompt_ids):
+            if distinct.setdefault(tuple(ids), len(distinct)) == len(firsts):
+                firsts.append(row)
+        rows = torch.tensor([distinct[tuple(ids)] for ids in prompt_ids], device=device)
+        pick = torch.tensor(firsts, device=device)
         session, logits = lean.start_decode(input_ids[pick], prompt_mask[pick], rows, budget, cache_dtype)
 
         def advance(tokens: torch.Tensor, positions: torch.Tensor, seen: int) -> torch.Tensor:
