@@ -146,3 +146,9 @@ def test_inverse_cdf_sampling_never_draws_a_zero_probability_token():
     assert abs((drawn == 1).float().mean().item() - 0.5) < 0.03
     # A single surviving token (top-k 1) is always the one drawn.
     assert inverse_cdf_sample(torch.tensor([[0.0, 0.0, 1.0]]), None).tolist() == [2]
+
+
+def test_group_identical_by_hand():
+    from cascade.engine.lean_qwen3 import group_identical
+
+    assert group_identical([[1, 2], [3], [1, 2], [], [3], []]) == ([0, 1, 3], [0, 1, 0, 2, 1, 2])

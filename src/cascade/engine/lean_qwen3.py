@@ -198,14 +198,7 @@ class LeanQwen3:
         ends = attention_mask.long().sum(dim=1)
         starts = prompt_lens.to(device).long()
         lens_host, ends_host = starts.tolist(), ends.tolist()
-        distinct: dict[tuple[int, ...], int] = {}
-        rows_list, firsts = [], []
-        for b, (p, ids) in enumerate(zip(lens_host, input_ids.tolist())):
-            key = tuple(ids[:p])
-            if key not in distinct:
-                distinct[key] = len(distinct)
-                firsts.append(b)
-            rows_list.append(distinct[key])
+        firsts, rows_list = group_identical([ids[:p] for p, ids in zip(lens_host, input_ids.tolist())])
         rows = torch.tensor(rows_list, device=device)
         # Prompts, left-padded so every prompt ends in the last column.
         width = max(1, max(lens_host))
@@ -331,6 +324,21 @@ class DecodeSession:
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.lean.decode_step(self, tokens)
+
+
+def group_identical(sequences: list[list[int]]) -> tuple[list[int], list[int]]:
+    """``(firsts, rows)``: the index of each distinct sequence's first occurrence, in order, and
+    for every sequence which distinct one it is (an index into ``firsts``)."""
+    distinct: dict[tuple[int, ...], int] = {}
+    firsts: list[int] = []
+    rows: list[int] = []
+    for index, seq in enumerate(sequences):
+        key = tuple(seq)
+        if key not in distinct:
+            distinct[key] = len(firsts)
+            firsts.append(index)
+        rows.append(distinct[key])
+    return firsts, rows
 
 
 def _right_padded(attention_mask: torch.Tensor) -> bool:

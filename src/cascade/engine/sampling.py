@@ -17,7 +17,7 @@ import torch
 from transformers import PreTrainedModel, StaticCache
 
 from cascade.engine.base import SamplingParams
-from cascade.engine.lean_qwen3 import LeanQwen3
+from cascade.engine.lean_qwen3 import LeanQwen3, group_identical
 
 # How many decode steps run between host checks for "every row has stopped".
 _FINISHED_CHECK_EVERY = 8
@@ -126,16 +126,11 @@ def sample_batch(
     if lean is not None:
         cache_dtype = (torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type)
                        else next(model.parameters()).dtype)
-        # Identical prompts (the G rollouts of a GRPO group) are prefilled once: `firsts`
-        # holds each distinct prompt's first row, `rows` which distinct prompt a row continues.
-        distinct: dict[tuple[int, ...], int] = {}
-        firsts: list[int] = []
-        for row, ids in enumerate(prompt_ids):
-            if distinct.setdefault(tuple(ids), len(distinct)) == len(firsts):
-                firsts.append(row)
-        rows = torch.tensor([distinct[tuple(ids)] for ids in prompt_ids], device=device)
+        # Identical prompts (the G rollouts of a GRPO group) are prefilled once.
+        firsts, rows = group_identical(prompt_ids)
         pick = torch.tensor(firsts, device=device)
-        session, logits = lean.start_decode(input_ids[pick], prompt_mask[pick], rows, budget, cache_dtype)
+        session, logits = lean.start_decode(input_ids[pick], prompt_mask[pick],
+                                            torch.tensor(rows, device=device), budget, cache_dtype)
 
         def advance(tokens: torch.Tensor, positions: torch.Tensor, seen: int) -> torch.Tensor:
             return session.step(tokens)
