@@ -19,7 +19,7 @@ gradients are the same, tested in tests/test_lean_qwen3.py); AdamW is the fused 
 line per side splits each step into generate, reward and train(+other).
 
 Needs the benchmark-only extra ``trl==1.16.0`` (it does not touch torch).
-Run: .venv/bin/python benchmarks/grpo_vs_trl.py [--steps 3] [--prompts 4] [--group 8] [--length 32]
+Run: .venv/bin/python benchmarks/grpo_vs_trl.py [--rounds 3] [--steps 3] [--prompts 4] [--group 8] [--length 32]
 """
 
 from __future__ import annotations
@@ -142,11 +142,11 @@ def trl(model_dir: Path, work: Path, args: argparse.Namespace) -> list[dict]:
 
 def summary(name: str, rows: list[dict]) -> dict[str, float]:
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("step_s", "cpu_s", "generate_s", "reward_s", "train_s")}
-    per_step = ", ".join(f"{r['step_s']:.2f}" for r in rows)
+    mean["median_step_s"] = statistics.median(r["step_s"] for r in rows)
     print(
-        f"{name:8s} {mean['step_s']:7.2f} s/step wall, {mean['cpu_s']:6.2f} CPU-s/step   generate {mean['generate_s']:6.2f}  "
-        f"reward {mean['reward_s']:5.2f}  train+other {mean['train_s']:6.2f}   "
-        f"(steps: {per_step})",
+        f"{name:8s} {mean['step_s']:7.2f} s/step wall (median {mean['median_step_s']:.2f}), "
+        f"{mean['cpu_s']:6.2f} CPU-s/step   generate {mean['generate_s']:6.2f}  "
+        f"reward {mean['reward_s']:5.2f}  train+other {mean['train_s']:6.2f}   ({len(rows)} steps)",
         flush=True,
     )
     return mean
@@ -154,7 +154,10 @@ def summary(name: str, rows: list[dict]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3, help="measured steps (one warm-up step more)")
+    parser.add_argument("--steps", type=int, default=3, help="measured steps per round (one warm-up step more)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds, each running cascade then TRL; alternating spreads a busy spell "
+                             "on a shared machine over both sides")
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--length", type=int, default=32)
@@ -164,12 +167,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="grpo-vs-trl-") as tmp:
         work = Path(tmp)
         model_dir = init_model(work / "model", size="tiny", seed=0)
-        print(f"batch {args.prompts} prompts x G={args.group}, {args.length} new tokens, {args.threads} threads")
-        ours_rows = ours(model_dir, work, args)
-        trl_rows = trl(model_dir, work, args)
+        print(f"batch {args.prompts} prompts x G={args.group}, {args.length} new tokens, {args.threads} threads, "
+              f"{args.rounds} rounds x {args.steps} measured steps")
+        ours_rows: list[dict] = []
+        trl_rows: list[dict] = []
+        for round_index in range(args.rounds):
+            round_dir = work / f"round{round_index}"
+            a = ours(model_dir, round_dir, args)
+            b = trl(model_dir, round_dir, args)
+            ratio = statistics.mean(r["step_s"] for r in b) / statistics.mean(r["step_s"] for r in a)
+            print(f"round {round_index + 1}: cascade {statistics.mean(r['step_s'] for r in a):.2f} s/step, "
+                  f"trl {statistics.mean(r['step_s'] for r in b):.2f} s/step, speed-up {ratio:.2f}x", flush=True)
+            ours_rows += a
+            trl_rows += b
         a = summary("cascade", ours_rows)
         b = summary("trl", trl_rows)
-        print(f"speed-up, wall (trl / cascade s per step): {b['step_s'] / a['step_s']:.2f}x")
+        print(f"speed-up, wall (trl / cascade mean s per step): {b['step_s'] / a['step_s']:.2f}x")
+        print(f"speed-up, wall (trl / cascade median s per step): {b['median_step_s'] / a['median_step_s']:.2f}x")
         # CPU seconds are far less sensitive to other processes on a shared machine than wall time.
         print(f"speed-up, CPU  (trl / cascade CPU-s per step): {b['cpu_s'] / a['cpu_s']:.2f}x")
 

@@ -10,7 +10,8 @@ import torch
 
 from cascade.engine.base import SamplingParams
 from cascade.engine.lean_qwen3 import LeanQwen3, supports
-from cascade.engine.local import LocalEngine, place_columns, shifted_token_logprobs, token_logprobs
+from cascade.engine.local import LocalEngine
+from cascade.engine.logprobs import place_columns, shifted_token_logprobs, token_logprobs
 from cascade.engine.sampling import inverse_cdf_sample
 from cascade.models.loading import load_model_and_tokenizer
 

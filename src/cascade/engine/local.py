@@ -28,6 +28,7 @@ from transformers import (
 from cascade.engine.base import Generation, SamplingParams
 from cascade.engine.lean_qwen3 import LeanQwen3
 from cascade.engine.lean_qwen3 import supports as lean_supports
+from cascade.engine.logprobs import entropy_needs_grad, place_columns, shifted_token_logprobs, token_logprobs
 from cascade.engine.optim import OptimConfig, build_optimizer, build_scheduler
 from cascade.engine.sampling import sample_batch
 from cascade.errors import CascadeError
@@ -61,45 +62,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in names:
         raise CascadeError(f"unknown dtype {dtype!r}; expected auto or one of {', '.join(names)}", field="dtype")
     return names[dtype]
-
-
-def token_logprobs(logits: torch.Tensor, targets: torch.Tensor, with_entropy: bool, entropy_grad: bool = True
-                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``log softmax(logits)[targets]`` per position, and optionally each distribution's
-    entropy (differentiable only with ``entropy_grad``)."""
-    logits = logits.float()
-    log_norm = torch.logsumexp(logits, dim=-1)
-    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - log_norm
-    if not with_entropy:
-        return picked, None
-    with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-        probs = torch.softmax(logits, dim=-1)
-        return picked, log_norm - (probs * logits).sum(dim=-1)
-
-
-def entropy_needs_grad(loss_fn: Any) -> bool:
-    """Whether the loss trains on the entropy (a bonus) rather than only reporting it; a
-    reported entropy is computed without building its backward graph."""
-    return bool(getattr(loss_fn, "entropy_coef", 1.0))
-
-
-def shifted_token_logprobs(
-    logits: torch.Tensor, input_ids: torch.Tensor, with_entropy: bool, entropy_grad: bool = True
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``log p(input_ids[:, t] | input_ids[:, <t])`` aligned to position t (position 0 gets 0),
-    and optionally the entropy of the distribution that predicted position t."""
-    picked, entropy = token_logprobs(logits[:, :-1], input_ids[:, 1:], with_entropy, entropy_grad)
-    zeros = picked.new_zeros((picked.shape[0], 1))
-    return torch.cat([zeros, picked], dim=1), None if entropy is None else torch.cat([zeros, entropy], dim=1)
-
-
-def place_columns(values: torch.Tensor, columns: torch.Tensor, width: int) -> torch.Tensor:
-    """``out[b, columns[b, j]] = values[b, j]`` in a ``[B, width]`` tensor of zeros; entries
-    with ``columns == -1`` are dropped. Differentiable."""
-    spill = width + values.shape[1]  # dropped entries land past the end, then are cut off
-    index = torch.where(columns >= 0, columns, torch.arange(width, spill, device=columns.device)[None])
-    out = values.new_zeros((values.shape[0], spill)).scatter(1, index, values)
-    return out[:, :width]
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -87,9 +87,16 @@ def next_tokens(
         logprobs = torch.log_softmax(logits, dim=-1)
         tokens = logits.argmax(dim=-1)
     else:
-        logprobs = torch.log_softmax(logits / sampling.temperature, dim=-1)
-        truncated = filter_logits(logprobs, sampling.top_k, sampling.top_p)
-        tokens = inverse_cdf_sample(torch.softmax(truncated, dim=-1), generator)
+        # Each skipped op below is a full pass over [B, V] per decode step, which matters
+        # when the model itself is small: no division at temperature 1, and with no
+        # truncation the probabilities are exp(logprobs) rather than a second softmax.
+        scaled = logits if sampling.temperature == 1.0 else logits / sampling.temperature
+        logprobs = torch.log_softmax(scaled, dim=-1)
+        if sampling.top_k <= 0 and sampling.top_p >= 1.0:
+            probs = logprobs.exp()
+        else:
+            probs = torch.softmax(filter_logits(logprobs, sampling.top_k, sampling.top_p), dim=-1)
+        tokens = inverse_cdf_sample(probs, generator)
     return tokens, logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
 
 
@@ -132,8 +139,8 @@ def sample_batch(
         session, logits = lean.start_decode(input_ids[pick], prompt_mask[pick],
                                             torch.tensor(rows, device=device), budget, cache_dtype)
 
-        def advance(tokens: torch.Tensor, positions: torch.Tensor, seen: int) -> torch.Tensor:
-            return session.step(tokens)
+        def advance(tokens: torch.Tensor, seen: int) -> torch.Tensor:
+            return session.step(tokens)  # the session tracks its own positions
     else:
         cache = StaticCache(config=model.config, max_cache_len=width + budget)
         logits = model(
@@ -145,11 +152,15 @@ def sample_batch(
             logits_to_keep=1,  # the prompt's other positions never need vocabulary logits
         ).logits[:, -1, :]
 
-        def advance(tokens: torch.Tensor, positions: torch.Tensor, seen: int) -> torch.Tensor:
+        next_position = position_ids[:, -1:]
+
+        def advance(tokens: torch.Tensor, seen: int) -> torch.Tensor:
+            nonlocal next_position
+            next_position = next_position + 1
             return model(
                 input_ids=tokens.unsqueeze(-1),
                 attention_mask=attention_mask[:, :seen],
-                position_ids=positions,
+                position_ids=next_position,
                 cache=cache,
                 use_cache=True,
             ).logits[:, -1, :]
@@ -165,8 +176,7 @@ def sample_batch(
         steps = step + 1
         if steps == budget or (steps % _FINISHED_CHECK_EVERY == 0 and bool(finished.all())):
             break
-        position_ids = position_ids[:, -1:] + 1
-        logits = advance(tokens, position_ids, width + steps)
+        logits = advance(tokens, width + steps)
 
     tokens_host = tokens_out[:, :steps].tolist()
     logprobs_host = logprobs_out[:, :steps].tolist()
