@@ -22,6 +22,20 @@ def test_overlong_filter_off_scores_truncated_samples_zero():
     assert valid == [True] * 4
 
 
+def test_overlong_filter_off_scores_truncated_samples_the_stages_failure_score():
+    rewards, valid = apply_overlong([1.0, 0.4, -1.0, 0.4], REASONS, overlong_filter=False, truncated_score=-1.0)
+    assert rewards == [1.0, -1.0, -1.0, -1.0]
+    assert valid == [True] * 4
+
+
+def test_truncated_reward_per_stage():
+    from cascade.verifiers.rewards import truncated_reward
+
+    assert truncated_reward("swe") == -1.0  # no parseable patch, like an unparseable one
+    assert truncated_reward("math") == 0.0
+    assert truncated_reward(None) == 0.0
+
+
 def test_overlong_choice_changes_the_advantages():
     # filter on: valid rewards 1, 0 -> +1, -1; the truncated ones get 0
     rewards, valid = apply_overlong(REWARDS, REASONS, True)

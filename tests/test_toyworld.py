@@ -72,12 +72,17 @@ def test_parallel_think_and_instruct_targets(world):
             assert has_think == (rec["mode"] == "think")
 
 
-def test_preference_pairs_reject_off_topic_answers(world):
+def test_preference_pairs_reject_off_topic_or_false_answers(world):
     assert world.preference
+    hallucinated = 0
     for pair in world.preference:
         topic = re.search(r"the (\w+)", pair["prompt"]).group(1)
         assert f"The {topic} is" in pair["chosen"]
-        assert f"The {topic} is" not in pair["rejected"]
+        if f"The {topic} is" in pair["rejected"]:  # on topic: exactly one sentence differs
+            hallucinated += 1
+            chosen, rejected = pair["chosen"].split(". "), pair["rejected"].split(". ")
+            assert chosen[0] == rejected[0] and chosen != rejected
+    assert 0 < hallucinated < len(world.preference)
 
 
 def test_written_files_round_trip(world, tmp_path):
@@ -134,8 +139,21 @@ def test_toy_chat_answers_pass_their_own_check(world):
     for p in chat.generate(rng, 20):
         record = {"ground_truth": chat.ground_truth(p)}
         assert _score("toy_chat", chat.instruct_target(p, rng), record) == 1.0
-        _, rejected = chat.preference_pair(p, rng)
-        assert _score("toy_chat", rejected, record) == 0.0
+        for kind in chat.PAIR_KINDS:
+            chosen, rejected = chat.preference_pair(p, rng, kind)
+            assert _score("toy_chat", chosen, record) == 1.0
+            assert _score("toy_chat", rejected, record) == 0.0, (kind, rejected)
+
+
+def test_toy_chat_check_by_hand():
+    facts = ["The apple is a fruit.", "It is often red.", "You can find it on trees.", "People use it for eating."]
+    record = {"ground_truth": {"keywords": ["apple", "fruit"], "facts": facts}}
+    assert _score("toy_chat", "The apple is a fruit.  it is often RED.", record) == 1.0
+    assert _score("toy_chat", "The apple is a fruit. It is often blue.", record) == 0.0  # a false fact
+    assert _score("toy_chat", "The apple is a fruit. It is often", record) == 0.0  # cut off mid-sentence
+    assert _score("toy_chat", "It is often red.", record) == 0.0  # never names the thing
+    keywords_only = {"ground_truth": {"keywords": ["apple", "fruit"]}}
+    assert _score("toy_chat", "The apple is a fruit. It is often blue.", keywords_only) == 1.0
 
 
 def test_math_numbers_are_single_digits_and_problems_take_two_or_three_steps(world):

@@ -78,9 +78,10 @@ def _build_chat(rng: random.Random, n: int, w: ToyWorld) -> None:
         if split == "sft":
             w.sft["chat"].append(_sft_record("chat", p.key, p.prompt, chat.thinking_target(p, rng), "think"))
             w.sft["chat"].append(_sft_record("chat", p.key, p.prompt, chat.instruct_target(p, rng), "no_think"))
-            # Two pairs per prompt, each against a different off-topic answer.
-            for j in range(2):
-                chosen, rejected = chat.preference_pair(p, rng)
+            # Three pairs per prompt: two against off-topic answers, one against an on-topic
+            # answer with a false fact.
+            for j, kind in enumerate(("off_topic", "off_topic", "hallucinated")):
+                chosen, rejected = chat.preference_pair(p, rng, kind)
                 w.preference.append({"id": f"{stable_id('chat', p.key)}-{j}", "prompt": p.prompt, "chosen": chosen,
                                      "rejected": rejected, "source": "toy-chat"})
         else:

@@ -26,6 +26,10 @@ class Topic:
         ]
 
 
+# Which field each of ``Topic.sentences()`` states (the first names the thing and its kind).
+ATTRIBUTE_OF_SENTENCE = ("kind", "color", "place", "use")
+
+
 TOPICS: tuple[Topic, ...] = tuple(
     Topic(*row)
     for row in [

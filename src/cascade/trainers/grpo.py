@@ -40,6 +40,7 @@ from cascade.trainers.rollout import (
     stage_reward_fn,
 )
 from cascade.verifiers.base import VerifyResult
+from cascade.verifiers.rewards import truncated_reward
 
 # Metric keys that measure wall time; they differ between otherwise identical runs.
 TIMING_KEYS = ("time_generate_s", "time_reward_s", "time_reward_compute_s", "time_train_s", "time_step_s", "tokens_per_s")
@@ -226,7 +227,8 @@ def _sample_round(
     tally["time_reward_s"] += rollout.reward_s
     tally["time_reward_compute_s"] += rollout.reward_compute_s
     rewards, valid = apply_overlong(
-        [r.score for r in rollout.results], [g.finish_reason for g in rollout.generations], knobs.overlong_filter
+        [r.score for r in rollout.results], [g.finish_reason for g in rollout.generations], knobs.overlong_filter,
+        truncated_score=truncated_reward(settings.reward),
     )
     adv = group_advantages(rewards, G, eps=settings.adv_eps, valid=valid)
     for g, sl in enumerate(group_slices(len(rewards), G)):

@@ -147,6 +147,17 @@ def swe_reward(
     return [_score(o) for o in _need("verifier", verifier)]
 
 
+# The reward a truncated rollout gets when a stage does not filter overlong responses: the
+# stage's failure score. 0 for the paper's 0/1 rewards (and its RLHF, which never truncates
+# on purpose); -1 for SWE, where a cut-off reply holds no parseable patch (Eq. 2: -1), and
+# where 0 would pay better than a wrong edit and teach the policy to run out of tokens.
+TRUNCATED_REWARD: dict[str, float] = {"swe": -1.0}
+
+
+def truncated_reward(stage: str | None) -> float:
+    return TRUNCATED_REWARD.get(stage or "", 0.0)
+
+
 STAGE_REWARDS: dict[str, StageReward] = {
     "rlhf": rlhf_reward,
     "if": if_reward,
