@@ -70,6 +70,19 @@ def test_logits_match_the_module_stack_on_padded_rows(model, left):
     assert torch.allclose(got[real], want[real], atol=ATOL)
 
 
+def test_bfloat16_logits_stay_close_to_the_module_stack(model):
+    # bf16 is the GPU dtype; both sides normalise in float32, so they differ only by bf16
+    # rounding in the matmuls (a logit scale of ~1: a loose absolute bound).
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    ids, mask = padded(random_rows([12, 7], seed=5))
+    with torch.no_grad():
+        want = half(input_ids=ids, attention_mask=mask).logits.float()
+        got = LeanQwen3(half).forward(ids, mask).float()
+    real = mask.bool()
+    assert (got[real] - want[real]).abs().max() < 0.1
+    assert (got[real].argmax(-1) == want[real].argmax(-1)).float().mean() > 0.9
+
+
 def test_gradients_match_the_module_stack(model):
     ids, mask = padded(random_rows([16, 9, 4], seed=1))
     real = mask.bool()

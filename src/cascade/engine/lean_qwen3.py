@@ -78,7 +78,7 @@ class LeanQwen3:
         device = model.lm_head.weight.device
         self.swap_halves = torch.cat([torch.arange(half, self.head_dim), torch.arange(half)]).to(device)
         self.scale = self.head_dim ** -0.5
-        self.eps_tensor = torch.tensor(self.eps, device=device, dtype=model.lm_head.weight.dtype)
+        self.eps_tensor = torch.tensor(self.eps, device=device, dtype=torch.float32)
         self.layers: list[_Layer] = []
         self.final_norm: torch.Tensor | None = None
         self.lm_weight: torch.Tensor = model.lm_head.weight
@@ -125,8 +125,10 @@ class LeanQwen3:
         """RMSNorm over the last dim, ``x / sqrt(mean(x^2) + eps) * weight``. Written around
         one ``vector_norm`` because on CPU that is 3-4x faster than ``F.rms_norm`` at decode
         sizes (which runs as a chain of small ops); same values to float rounding."""
-        length = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        out = x * torch.addcmul(self.eps_tensor, length, length, value=1.0 / x.shape[-1]).rsqrt()
+        # In float32 like transformers' Qwen3RMSNorm (a no-op for a float32 model).
+        x32 = x.float()
+        length = torch.linalg.vector_norm(x32, dim=-1, keepdim=True)
+        out = (x32 * torch.addcmul(self.eps_tensor, length, length, value=1.0 / x.shape[-1]).rsqrt()).to(x.dtype)
         return out if weight is None else out * weight
 
     def _rope(self, x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
