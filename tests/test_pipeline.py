@@ -119,6 +119,22 @@ def test_finished_run_is_never_overwritten_silently(finished_run, micro_recipe):
     assert _manifests(finished_run) == before  # finished stages were skipped, not redone
 
 
+def test_resume_refuses_to_skip_a_stage_whose_data_changed(finished_run, micro_recipe, tmp_path):
+    import shutil
+
+    run = tmp_path / "micro"
+    shutil.copytree(finished_run, run)
+    data = run / "data" / "toy" / "sft" / "math.jsonl"
+    lines = data.read_text().splitlines(keepends=True)
+    data.write_text("".join(lines[1:]))  # still valid records, but not the ones sft trained on
+    with pytest.raises(CascadeError, match="stage sft finished on other data") as caught:
+        run_recipe(load_recipe(micro_recipe), RunOptions(out_dir=run, resume=True, progress=False,
+                                                         echo=lambda s: None))
+    assert caught.value.file == str(data) and caught.value.field == "stages.sft.data"
+    data.write_text("".join(lines))  # the same bytes again: resume skips as before
+    run_recipe(load_recipe(micro_recipe), RunOptions(out_dir=run, resume=True, progress=False, echo=lambda s: None))
+
+
 def _kill_when(out: Path, ready, micro_recipe: Path) -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "cascade.cli", "run", str(micro_recipe), "--out", str(out),

@@ -216,6 +216,25 @@ def load_stage_records(stage: Any, root: Path, kind: str) -> tuple[list[Any], di
     return mix_sources(sources, seed=0), hashes
 
 
+def check_data_unchanged(stage: Any, manifest: dict[str, Any], root: Path) -> None:
+    """A finished stage is skipped on --resume only while its local data files still hash to
+    what it trained on; otherwise the run would mix stages trained on different data."""
+    recorded = manifest.get("data_hashes") or {}
+    for source in stage.data:
+        where = source_file(source, root)
+        then = recorded.get(source.generator or source.path or where)
+        if not then or then == "hub" or not Path(where).exists():
+            continue
+        now = file_sha256(Path(where))
+        if now != then:
+            raise CascadeError(
+                f"stage {stage.name} finished on other data: this file changed since "
+                f"(sha256 {then[:12]}... then, {now[:12]}... now). Re-run from that stage with "
+                f"--from-stage {stage.name} (its old output is kept), or start a new run with another --out",
+                file=where, field=f"stages.{stage.name}.data",
+            )
+
+
 # ---------------------------------------------------------------- one stage
 
 
@@ -412,6 +431,7 @@ def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
         _archive_from(layout, names[start:], opts.echo)
     for stage in recipe.stages[start:stop]:
         if layout.is_done(stage.name):
+            check_data_unchanged(stage, layout.manifest(stage.name) or {}, root)
             opts.echo(f"✓ {stage.name}: done earlier, skipped")
             continue
         manifest = run_stage(recipe, stage, layout, opts)
