@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from cascade.algo.losses import GRPOLoss, aggregate, clipped_policy_loss, k3_kl, token_logprobs_from_logits
+from cascade.algo.losses import GRPOLoss, aggregate, clipped_policy_loss, k3_kl
+from cascade.engine.logprobs import shifted_token_logprobs
 
 torch.set_num_threads(1)
 
@@ -68,7 +69,7 @@ def test_token_logprobs_are_aligned_to_positions():
     # vocab 2; logits at position t predict token t+1
     logits = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0], [0.0, 0.0]]])
     ids = torch.tensor([[1, 1, 0]])
-    out = token_logprobs_from_logits(logits, ids)
+    out, _ = shifted_token_logprobs(logits, ids, with_entropy=False)
     # pos 0: 0; pos 1: p(1) under [0,0] = 0.5; pos 2: p(0) under [ln3, 0] = 3/4
     torch.testing.assert_close(out, torch.tensor([[0.0, math.log(0.5), math.log(0.75)]]))
 

@@ -26,9 +26,10 @@ import torch
 from cascade.algo.advantages import group_advantages, group_slices, repeat_for_groups
 from cascade.algo.curriculum import SubStage, advance_substage, parse_curriculum
 from cascade.algo.filters import apply_overlong, classify_group, select_signal_groups
-from cascade.algo.losses import GRPOLoss, LossAgg, token_logprobs_from_logits
+from cascade.algo.losses import GRPOLoss, LossAgg
 from cascade.algo.modes import assign_modes
 from cascade.engine.base import Engine, Generation, SamplingParams
+from cascade.engine.logprobs import shifted_token_logprobs
 from cascade.errors import CascadeError
 from cascade.trainers.common import MetricsLogger, TrainSettings
 from cascade.trainers.rollout import (
@@ -334,7 +335,7 @@ def _reference_logprobs(reference: Any, micro: Mapping[str, Any]) -> torch.Tenso
     logits = model(
         input_ids=micro["input_ids"].to(device), attention_mask=micro["attention_mask"].to(device)
     ).logits
-    return token_logprobs_from_logits(logits, micro["input_ids"].to(device)).cpu()
+    return shifted_token_logprobs(logits, micro["input_ids"].to(device), with_entropy=False)[0].cpu()
 
 
 def _train_on_batch(
