@@ -45,9 +45,15 @@ def generate(rng: random.Random, n: int) -> list[ChatPrompt]:
     return out
 
 
+def _answer_sentences(rng: random.Random) -> list[int]:
+    """Which of ``Topic.sentences()`` an answer states: the first (the thing and its kind),
+    then two of the three attribute sentences."""
+    return rng.sample(range(1, len(ATTRIBUTE_OF_SENTENCE)), 2)
+
+
 def answer(topic: Topic, rng: random.Random) -> str:
     sentences = topic.sentences()
-    return " ".join(sentences[:1] + rng.sample(sentences[1:], 2))
+    return " ".join([sentences[0]] + [sentences[i] for i in _answer_sentences(rng)])
 
 
 def thinking_target(p: ChatPrompt, rng: random.Random) -> str:
@@ -62,7 +68,7 @@ def hallucinated_answer(topic: Topic, rng: random.Random) -> str:
     """An on-topic answer with one false fact: one of its attribute sentences carries the
     value some other thing has (a wrong color, place or use)."""
     true = topic.sentences()
-    picked = rng.sample(range(1, len(true)), 2)
+    picked = _answer_sentences(rng)
     wrong = rng.choice(picked)
     field = ATTRIBUTE_OF_SENTENCE[wrong]
     value = rng.choice(sorted({getattr(t, field) for t in TOPICS} - {getattr(topic, field)}))
