@@ -196,6 +196,11 @@ def source_file(source: DataSource, root: Path) -> str:
     return str(generated_path(root, source.generator)) if source.generator else (source.path or source.hub or "")
 
 
+def data_hash_key(source: DataSource, where: str) -> str:
+    """The key a source's file hash is recorded under in a stage manifest's ``data_hashes``."""
+    return source.generator or source.path or where
+
+
 def load_stage_records(stage: Any, root: Path, kind: str) -> tuple[list[Any], dict[str, str]]:
     """The stage's records with per-source upsampling, and a hash of every local file."""
     from cascade.data.hub import load_dataset_source
@@ -209,7 +214,7 @@ def load_stage_records(stage: Any, root: Path, kind: str) -> tuple[list[Any], di
         else:
             records = load_dataset_source(where, kind, limit=source.limit)
         if Path(where).exists():
-            hashes[source.generator or source.path or where] = file_sha256(Path(where))
+            hashes[data_hash_key(source, where)] = file_sha256(Path(where))
         else:
             hashes[where] = "hub"
         sources.append((records, source.weight))
@@ -222,7 +227,7 @@ def check_data_unchanged(stage: Any, manifest: dict[str, Any], root: Path) -> No
     recorded = manifest.get("data_hashes") or {}
     for source in stage.data:
         where = source_file(source, root)
-        then = recorded.get(source.generator or source.path or where)
+        then = recorded.get(data_hash_key(source, where))
         if not then or then == "hub" or not Path(where).exists():
             continue
         now = file_sha256(Path(where))
