@@ -123,7 +123,7 @@ class LeanQwen3:
 
     def _norm(self, x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
         """RMSNorm over the last dim, ``x / sqrt(mean(x^2) + eps) * weight``. Written around
-        one ``vector_norm`` because on CPU that is 3-4x faster than ``F.rms_norm`` at decode
+        one ``vector_norm`` because on CPU that is 2.5-4x faster than ``F.rms_norm`` at decode
         sizes (which runs as a chain of small ops); same values to float rounding."""
         # In float32 like transformers' Qwen3RMSNorm (a no-op for a float32 model).
         x32 = x.float()
@@ -381,7 +381,7 @@ def group_identical(sequences: list[list[int]]) -> tuple[list[int], list[int]]:
 
 
 # Longest query block for which the explicit attention above beats the CPU flash kernel.
-# Measured forward + backward on 2 threads: 1.4-1.7x faster at 32-64 queries (the GRPO
+# Measured forward + backward on 2 threads: 1.2-1.7x faster at 32-64 queries (the GRPO
 # completions of small runs), slower from about 256 queries on, where the [T, S] score
 # matrix grows and the flash kernel's blocking pays for itself.
 _EXPLICIT_ATTENTION_MAX_QUERIES = 128
