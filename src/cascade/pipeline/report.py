@@ -17,7 +17,7 @@ import math
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from cascade.errors import CascadeError
 from cascade.eval.samples_file import write_json_atomic, write_text_atomic
@@ -272,6 +272,17 @@ class Paired:
     def beyond_noise(self) -> bool:
         return self.diff > NOISE_SE * self.se
 
+    @property
+    def kept(self) -> bool:
+        return self.diff >= -KEEP_DROP_POINTS
+
+
+# How each claim judges one paired comparison; `cascade.pipeline.pooled` judges its pooled
+# comparisons with the same table.
+CLAIM_RULES: dict[str, Callable[[Paired], bool]] = {
+    "a": lambda p: p.beyond_noise, "b": lambda p: p.kept, "c": lambda p: p.beyond_noise,
+}
+
 
 def paired_difference(after: Mapping[str, float], before: Mapping[str, float]) -> Paired | None:
     """Paired comparison of per-prompt scores; None when fewer than two prompts are shared."""
@@ -368,7 +379,7 @@ def _unmeasurable_stage(stage: Stage) -> Finding | None:
     return None
 
 
-def _numbers(p: Paired) -> str:
+def paired_text(p: Paired) -> str:
     return f"{p.before:.1f} -> {p.after:.1f} ({p.diff:+.1f} points, SE {p.se:.1f}, {p.n} prompts)"
 
 
@@ -391,7 +402,7 @@ def claim_own_domain_gain(matrix: CascadeMatrix) -> Claim:
                 finding = Finding(subject, None, f"fewer than 2 prompts of {column} shared with its start")
             else:
                 finding = Finding(subject if trained else f"{subject} (a mode the stage does not train in)",
-                                  p.beyond_noise, _numbers(p), p)
+                                  CLAIM_RULES["a"](p), paired_text(p), p)
             (findings if trained else extra).append(finding)
     return Claim(
         "a", "Each RL stage raises its own domain's score over its start",
@@ -422,7 +433,7 @@ def claim_gains_kept(matrix: CascadeMatrix) -> Claim:
             elif (p := paired_difference(last.cells[column].per_prompt, stage.cells[column].per_prompt)) is None:
                 findings.append(Finding(subject, None, f"fewer than 2 prompts of {column} shared"))
             else:
-                findings.append(Finding(subject, p.diff >= -KEEP_DROP_POINTS, _numbers(p), p, ("kept", "lost")))
+                findings.append(Finding(subject, CLAIM_RULES["b"](p), paired_text(p), p, ("kept", "lost")))
     return Claim(
         "b", "Later stages keep the earlier domains' gains",
         "For each RL stage, its domain's score at the last evaluated stage minus right after that stage, "
@@ -442,7 +453,7 @@ def claim_think_beats_no_think(matrix: CascadeMatrix) -> Claim:
         p = paired_difference(cells[think].per_prompt, cells[no_think].per_prompt)
         if p is None:
             return Finding(subject, None, f"fewer than 2 {MATH_SET} prompts shared by both modes")
-        return Finding(subject, p.beyond_noise, f"{p.after:.1f} vs {p.before:.1f} ({p.diff:+.1f} points, "
+        return Finding(subject, CLAIM_RULES["c"](p), f"{p.after:.1f} vs {p.before:.1f} ({p.diff:+.1f} points, "
                                                f"SE {p.se:.1f}, {p.n} prompts)", p)
 
     rows = matrix.rows
@@ -635,8 +646,11 @@ def print_matrix(matrix: CascadeMatrix, console: Console) -> None:
         console.print(skipped_line, style="dim", markup=False, highlight=False)
 
 
+VERDICT_STYLES = {True: "green", False: "red", None: "yellow"}  # outcome -> terminal colour
+
+
 def print_claims(claims: list[Claim], console: Console) -> None:
-    styles = {True: "green", False: "red", None: "yellow"}
+    styles = VERDICT_STYLES
     for claim in claims:
         console.print(f"({claim.key}) {claim.title}: ", end="", markup=False, highlight=False)
         console.print(claim.verdict, style=f"bold {styles[claim.outcome]}", markup=False, highlight=False)
