@@ -112,6 +112,25 @@ def test_plan_estimates_steps_from_max_steps_or_countable_data(recipe_dir):
     assert sft_plan.steps is None and sft_plan.steps_text == "unknown" and "org/sft-set" in sft_plan.how
     capped = load_recipe("recipe.yaml", ["stages.sft.max_steps=3"]).plan()[0]
     assert (capped.steps, capped.how) == (3, "max_steps")  # whichever ends first
+    # A hub source with max_steps too: max_steps is only an upper bound (one epoch may end first).
+    bounded = load_recipe("recipe.yaml", ["stages.sft.data=org/sft-set", "stages.sft.max_steps=3"]).plan()[0]
+    assert bounded.steps == 3 and bounded.how.startswith("max_steps, an upper bound: hub dataset org/sft-set")
+
+
+def test_plan_counts_toy_generators_for_the_recipe_seed():
+    from cascade.toyworld import part_sizes
+
+    sizes = part_sizes(0)
+    recipe = load_recipe("tiny")
+    plan = {p.name: p for p in recipe.plan()}
+    sft2 = next(s for s in recipe.stages if s.name == "sft-2")
+    # sft-2: one epoch over each source's rows (capped by its limit) times its weight.
+    rows = sum(min(sizes[src.generator.removeprefix("toy/")], src.limit or 10**9) * src.weight for src in sft2.data)
+    assert plan["sft-2"].steps == min(sft2.max_steps, -(-int(rows) // sft2.batch_size))
+    assert plan["sft-2"].how.startswith("1 epoch(s) x ")
+    assert plan["sft-1"].steps is not None and plan["rm"].steps is not None
+    # Another seed draws another world: the counts come from that seed's world.
+    assert part_sizes(1) != sizes
 
 
 def test_yaml_floats_merge_keys_and_duplicates():

@@ -1,8 +1,10 @@
 """What a recipe will do, before anything runs: the table ``--dry-run`` prints.
 
 Steps are estimated from ``max_steps``, or from ``epochs x rows / batch_size`` when every
-data source is a local file that can be counted (or a generator with a ``limit``); a stage
-with both ends at whichever comes first. Otherwise the estimate is unknown, with the reason.
+data source can be counted: a local file, or a toy-world generator (the world of the
+recipe's seed is built in memory to count it, about 0.3 s); a stage with both ends at
+whichever comes first. Otherwise the estimate is unknown, or ``max_steps`` as an upper
+bound, with the reason.
 """
 
 from __future__ import annotations
@@ -32,24 +34,43 @@ class StagePlan:
         return "unknown" if self.steps is None else str(self.steps)
 
 
+class _ToyCounts:
+    """Rows per toy-world part for one seed, built on first use only."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._sizes: dict[str, int] | None = None
+
+    def rows(self, generator: str) -> int | None:
+        if self._sizes is None:
+            from cascade.toyworld import part_sizes
+
+            self._sizes = part_sizes(self.seed)
+        head, _, part = generator.partition("/")
+        return self._sizes.get(part) if head == "toy" else None
+
+
 def plan_recipe(recipe: "Recipe") -> list[StagePlan]:
     plans = []
+    toy = _ToyCounts(recipe.seed)
     for stage in recipe.stages:
-        steps, how = _estimate_steps(stage)
+        steps, how = _estimate_steps(stage, toy)
         plans.append(StagePlan(stage.name, stage.kind, recipe.parent_of(stage.name), steps, how))
     return plans
 
 
-def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage") -> tuple[int | None, str]:
+def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage", toy: _ToyCounts) -> tuple[int | None, str]:
     epoch_steps: int | None = None
     why_unknown = ""
     if stage.epochs is not None:
-        rows, why_unknown = _count_rows(stage.data)
+        rows, why_unknown = _count_rows(stage.data, toy)
         if rows is not None:
             if stage.kind == "rm":
                 rows = rows * (1 - stage.heldout_fraction)
-            epoch_steps = max(1, math.ceil(stage.epochs * rows / stage.batch_size))
+            epoch_steps = stage.epochs * max(1, math.ceil(rows / stage.batch_size))  # as the trainers count
     if stage.max_steps is not None and (epoch_steps is None or stage.max_steps <= epoch_steps):
+        if epoch_steps is None and stage.epochs is not None:  # the epochs might end it sooner
+            return stage.max_steps, f"max_steps, an upper bound: {why_unknown}"
         return stage.max_steps, "max_steps"
     if epoch_steps is not None:
         unit = {"grpo": "prompts", "sft": "sequences", "rm": "pairs"}[stage.kind]
@@ -57,16 +78,18 @@ def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage") -> tuple[int | None
     return None, why_unknown
 
 
-def _count_rows(sources: "list[DataSource]") -> tuple[float | None, str]:
+def _count_rows(sources: "list[DataSource]", toy: _ToyCounts) -> tuple[float | None, str]:
     """Weighted row count of all sources, or None with the reason it cannot be counted."""
     total = 0.0
     for source in sources:
         if source.hub is not None:
             return None, f"hub dataset {source.hub} is not counted before download"
         if source.generator is not None:
-            if source.limit is None:
-                return None, f"generator {source.generator} has no limit"
-            rows = source.limit
+            rows = toy.rows(source.generator)
+            if rows is None:
+                return None, f"generator {source.generator} makes no toy-world part"
+            if source.limit is not None:
+                rows = min(rows, source.limit)
         else:
             path = Path(source.path).expanduser()
             if not path.is_file():

@@ -7,6 +7,6 @@ prompts are chosen by a stable hash of the problem itself, so no eval prompt can
 appear in training data (see ``splits``).
 """
 
-from cascade.toyworld.build import DOMAINS, ToyWorld, build_toy_world, write_toy_world
+from cascade.toyworld.build import DOMAINS, ToyWorld, build_toy_world, part_sizes, write_toy_world
 
-__all__ = ["DOMAINS", "ToyWorld", "build_toy_world", "write_toy_world"]
+__all__ = ["DOMAINS", "ToyWorld", "build_toy_world", "part_sizes", "write_toy_world"]
