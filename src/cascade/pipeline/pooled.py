@@ -3,7 +3,7 @@
 One run's report judges each comparison against the noise of its eval samples only. Whether
 a stage's gain survives a different training seed is a separate question, and the issue
 behind the toy cascade asks for it ("beyond seed noise: run at least 2 seeds"). Here each
-comparison that every run measured is pooled:
+comparison measured in at least two of the runs is pooled (matched by its subject):
 
 - the pooled difference is the mean of the runs' paired differences;
 - its standard error is the larger of two estimates: the runs' own standard errors combined
@@ -31,8 +31,10 @@ from cascade.pipeline.report import (
     Claim,
     Finding,
     Paired,
+    all_measured_hold,
     build_matrix,
     judge_claims,
+    outcome_tally,
 )
 
 if TYPE_CHECKING:
@@ -71,8 +73,7 @@ class PooledClaim:
 
     @property
     def outcome(self) -> bool | None:
-        measured = [f.outcome for f in self.findings if f.outcome is not None]
-        return all(measured) if measured else None
+        return all_measured_hold([f.outcome for f in self.findings])
 
     @property
     def verdict(self) -> str:
@@ -80,8 +81,7 @@ class PooledClaim:
 
     @property
     def tally(self) -> str:
-        counts = [sum(f.outcome is o for f in self.findings) for o in (True, False, None)]
-        return f"{counts[0]} hold, {counts[1]} do not, {counts[2]} not measurable"
+        return outcome_tally([f.outcome for f in self.findings])
 
 
 def pool_paired(values: Sequence[Paired]) -> Paired:
@@ -168,15 +168,14 @@ def render_pooled_markdown(runs: Sequence[RunClaims], claims: Sequence[PooledCla
 
 
 def pooled_json(runs: Sequence[RunClaims], claims: Sequence[PooledClaim]) -> dict[str, Any]:
-    def paired(p: Paired | None) -> dict[str, Any] | None:
-        return None if p is None else {"n_prompts": p.n, "before": p.before, "after": p.after, "diff": p.diff,
-                                       "se": p.se}
+    def paired(p: Paired | None, n_key: str = "n_prompts") -> dict[str, Any] | None:
+        return None if p is None else {n_key: p.n, "before": p.before, "after": p.after, "diff": p.diff, "se": p.se}
 
     return {
         "runs": [{"label": r.label, "run_dir": r.run_dir} for r in runs],
         "claims": [{"key": c.key, "title": c.title, "verdict": c.verdict, "outcome": c.outcome,
                     "findings": [{"subject": f.subject, "verdict": f.verdict, "outcome": f.outcome,
-                                  "pooled": paired(f.pooled),
+                                  "pooled": paired(f.pooled, "n_prompts_summed_over_runs"),
                                   "per_run": [None if x is None else paired(x.paired) for x in f.per_run]}
                                  for f in c.findings]}
                    for c in claims],

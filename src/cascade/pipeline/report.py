@@ -332,10 +332,7 @@ class Claim:
 
     @property
     def outcome(self) -> bool | None:
-        measured = [f.outcome for f in self.findings if f.outcome is not None]
-        if not measured:
-            return None
-        return all(measured)
+        return all_measured_hold([f.outcome for f in self.findings])
 
     @property
     def verdict(self) -> str:
@@ -348,8 +345,18 @@ class Claim:
 
     @property
     def tally(self) -> str:
-        counts = [sum(f.outcome is o for f in self.findings) for o in (True, False, None)]
-        return f"{counts[0]} hold, {counts[1]} do not, {counts[2]} not measurable"
+        return outcome_tally([f.outcome for f in self.findings])
+
+
+def all_measured_hold(outcomes: list[bool | None]) -> bool | None:
+    """A claim holds when every measurable comparison does; None when none is measurable."""
+    measured = [o for o in outcomes if o is not None]
+    return all(measured) if measured else None
+
+
+def outcome_tally(outcomes: list[bool | None]) -> str:
+    counts = [sum(o is want for o in outcomes) for want in (True, False, None)]
+    return f"{counts[0]} hold, {counts[1]} do not, {counts[2]} not measurable"
 
 
 def judge_claims(matrix: CascadeMatrix) -> list[Claim]:
