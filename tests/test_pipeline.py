@@ -150,7 +150,7 @@ def _kill_when(out: Path, ready, micro_recipe: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside-stage", "between-stages"])
-def test_resume_after_kill_gives_the_same_manifests(where, finished_run, micro_recipe, tmp_path):
+def test_resume_after_kill_gives_the_same_manifests(where, finished_run, micro_recipe, tmp_path, capfd):
     out = tmp_path / "killed"
     if where == "inside-stage":
         ready = lambda: any((out / "stages" / "02-rl" / "checkpoints").glob("step_*/COMPLETE"))  # noqa: E731
@@ -158,8 +158,12 @@ def test_resume_after_kill_gives_the_same_manifests(where, finished_run, micro_r
         ready = lambda: (out / "stages" / "01-sft" / "manifest.json").exists() and \
             json.loads((out / "stages" / "01-sft" / "manifest.json").read_text()).get("status") == "done"  # noqa: E731
     _kill_when(out, ready, micro_recipe)
+    capfd.readouterr()
     assert main(["run", str(micro_recipe), "--out", str(out), "--resume", "--no-progress", "--device", "cpu"]) == 0
     assert _manifests(out) == _manifests(finished_run)
+    # The resumed stage loads and saves checkpoints; transformers' own bars for that are hidden.
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "Writing model shards" not in err
 
 
 def test_bad_recipe_fails_before_any_training(tmp_path, capsys):

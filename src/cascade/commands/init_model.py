@@ -71,12 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from transformers.utils import logging as hf_logging
-
+    from cascade.models.loading import hide_transformers_progress_bars
     from cascade.models.tiny import create_model
 
     # The command's output is its one summary line, not transformers' progress bars.
-    hf_logging.disable_progress_bar()
+    hide_transformers_progress_bars()
     overrides = {name: getattr(args, name) for name in DIMENSIONS}
     try:
         result = create_model(args.out, args.size, seed=args.seed, force=args.force,

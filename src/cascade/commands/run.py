@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
                    else "the recipe and its data are valid")
         console.print(f"{verdict}; nothing was trained (--dry-run)")
         return 0
+    from cascade.models.loading import hide_transformers_progress_bars
+
+    hide_transformers_progress_bars()  # one bar per stage is ours; per-checkpoint bars are noise
     opts = RunOptions(out_dir=Path(args.out) if args.out else None, resume=args.resume, from_stage=args.from_stage,
                       until=args.until, progress=not args.no_progress, device=args.device, recipe_file=recipe_file,
                       echo=console.print)

@@ -27,6 +27,17 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 _TRUTHY = {"1", "ON", "YES", "TRUE"}
 
 
+def hide_transformers_progress_bars() -> None:
+    """Hide transformers' own per-load and per-save bars ("Loading weights", "Writing model
+    shards"): a cascade run loads and saves a checkpoint per stage and shows its own progress.
+    Hub download bars stay on, because a first download of a real model takes minutes."""
+    from huggingface_hub.utils import enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # also turns off the hub's bars ...
+    enable_progress_bars()  # ... which downloads still want
+
+
 def install_chat_template(tokenizer: PreTrainedTokenizerBase) -> list[str]:
     """Give ``tokenizer`` the cascade chat template and chat markers; return what changed.
 
