@@ -9,6 +9,7 @@ bound, with the reason.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,36 +35,26 @@ class StagePlan:
         return "unknown" if self.steps is None else str(self.steps)
 
 
-class _ToyCounts:
-    """Rows per toy-world part for one seed, built on first use only."""
+@functools.lru_cache(maxsize=4)  # built only when a generator is counted, once per seed
+def _toy_part_sizes(seed: int) -> dict[str, int]:
+    from cascade.toyworld import part_sizes
 
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self._sizes: dict[str, int] | None = None
-
-    def rows(self, generator: str) -> int | None:
-        if self._sizes is None:
-            from cascade.toyworld import part_sizes
-
-            self._sizes = part_sizes(self.seed)
-        head, _, part = generator.partition("/")
-        return self._sizes.get(part) if head == "toy" else None
+    return part_sizes(seed)
 
 
 def plan_recipe(recipe: "Recipe") -> list[StagePlan]:
     plans = []
-    toy = _ToyCounts(recipe.seed)
     for stage in recipe.stages:
-        steps, how = _estimate_steps(stage, toy)
+        steps, how = _estimate_steps(stage, recipe.seed)
         plans.append(StagePlan(stage.name, stage.kind, recipe.parent_of(stage.name), steps, how))
     return plans
 
 
-def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage", toy: _ToyCounts) -> tuple[int | None, str]:
+def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage", seed: int) -> tuple[int | None, str]:
     epoch_steps: int | None = None
     why_unknown = ""
     if stage.epochs is not None:
-        rows, why_unknown = _count_rows(stage.data, toy)
+        rows, why_unknown = _count_rows(stage.data, seed)
         if rows is not None:
             if stage.kind == "rm":
                 rows = rows * (1 - stage.heldout_fraction)
@@ -78,14 +69,15 @@ def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage", toy: _ToyCounts) ->
     return None, why_unknown
 
 
-def _count_rows(sources: "list[DataSource]", toy: _ToyCounts) -> tuple[float | None, str]:
+def _count_rows(sources: "list[DataSource]", seed: int) -> tuple[float | None, str]:
     """Weighted row count of all sources, or None with the reason it cannot be counted."""
     total = 0.0
     for source in sources:
         if source.hub is not None:
             return None, f"hub dataset {source.hub} is not counted before download"
         if source.generator is not None:
-            rows = toy.rows(source.generator)
+            head, _, part = source.generator.partition("/")
+            rows = _toy_part_sizes(seed).get(part) if head == "toy" else None
             if rows is None:
                 return None, f"generator {source.generator} makes no toy-world part"
             if source.limit is not None:
