@@ -128,7 +128,12 @@ def test_plan_counts_toy_generators_for_the_recipe_seed():
     rows = sum(min(sizes[src.generator.removeprefix("toy/")], src.limit or 10**9) * src.weight for src in sft2.data)
     assert plan["sft-2"].steps == min(sft2.max_steps, -(-int(rows) // sft2.batch_size))
     assert plan["sft-2"].how.startswith("1 epoch(s) x ")
-    assert plan["sft-1"].steps is not None and plan["rm"].steps is not None
+    assert plan["sft-1"].steps is not None
+    # rm: the trainer holds out round(pairs x fraction) whole pairs and trains on the rest.
+    rm = next(s for s in recipe.stages if s.name == "rm")
+    pairs = sizes["preference"] - round(sizes["preference"] * rm.heldout_fraction)
+    assert plan["rm"].steps == rm.epochs * -(-pairs // rm.batch_size)
+    assert f" x {pairs} pairs / batch" in plan["rm"].how
     # Another seed draws another world: the counts come from that seed's world.
     assert part_sizes(1) != sizes
 

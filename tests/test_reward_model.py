@@ -92,6 +92,19 @@ def test_message_prompts_equal_string_prompts(scorer) -> None:
     assert as_text == as_messages
 
 
+def test_a_padded_batch_scores_as_pairs_one_at_a_time(scorer) -> None:
+    prompts = ["What is 2+2?", "Capital of France?", "q", "What is the capital of France, and why?"]
+    responses = ["4", "Paris is the capital of France.", "The answer is 4. The answer is 4.", "<think>x</think>Paris."]
+    batched = scorer.score(prompts, responses)
+    alone = [scorer.score([p], [r])[0] for p, r in zip(prompts, responses)]
+    assert len({len(scorer._ids(p, r)) for p, r in zip(prompts, responses)}) == 4  # every row padded differently
+    assert batched == pytest.approx(alone, abs=1e-5)
+    assert len(set(alone)) == 4
+    # Equal answers in one call score exactly alike (a group of them has zero variance).
+    twice = scorer.score(prompts + prompts, responses + responses)
+    assert twice[:4] == twice[4:]
+
+
 def test_bad_path(tmp_path) -> None:
     with pytest.raises(CascadeError, match="config.json"):
         RewardModelScorer(tmp_path)

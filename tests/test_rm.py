@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from cascade.data.heldout import heldout_count
 from cascade.data.records import PreferencePair
 from cascade.engine.local import LocalEngine
 from cascade.errors import CascadeError
@@ -52,6 +53,8 @@ def test_split_heldout_is_seeded_and_disjoint():
     assert split_heldout(20, 0.25, seed=4) == (train, heldout)
     assert split_heldout(3, 0.01, seed=0)[1] != []  # a fraction > 0 holds out at least one pair
     assert split_heldout(3, 0.0, seed=0) == ([0, 1, 2], [])
+    assert len(split_heldout(615, 0.1, seed=0)[1]) == heldout_count(615, 0.1) == 62  # round(61.5)
+    assert heldout_count(2, 0.99) == 1  # never the whole set
 
 
 def test_reward_model_text_is_the_instruct_rendering():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cascade.data.heldout import heldout_count
 from cascade.data.io import count_rows
 from cascade.errors import CascadeError
 
@@ -56,8 +57,9 @@ def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage", seed: int) -> tuple
     if stage.epochs is not None:
         rows, why_unknown = _count_rows(stage.data, seed)
         if rows is not None:
-            if stage.kind == "rm":
-                rows = rows * (1 - stage.heldout_fraction)
+            if stage.kind == "rm":  # the trainer splits whole pairs
+                rows = round(rows)
+                rows -= heldout_count(rows, stage.heldout_fraction)
             epoch_steps = stage.epochs * max(1, math.ceil(rows / stage.batch_size))  # as the trainers count
     if stage.max_steps is not None and (epoch_steps is None or stage.max_steps <= epoch_steps):
         if epoch_steps is None and stage.epochs is not None:  # the epochs might end it sooner

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cascade.data.heldout import heldout_count
 from cascade.engine.checkpoint import (
     latest_checkpoint,
     prune_checkpoints,
@@ -76,9 +77,7 @@ def split_heldout(num_pairs: int, fraction: float, seed: int) -> tuple[list[int]
     """``(train, heldout)`` indices from a seeded permutation; at least one held-out pair
     when ``fraction > 0`` and there are two pairs or more. Both lists are sorted."""
     order = np.random.default_rng(seed).permutation(num_pairs).tolist()
-    count = round(num_pairs * fraction)
-    if fraction > 0 and num_pairs >= 2:
-        count = min(max(count, 1), num_pairs - 1)
+    count = heldout_count(num_pairs, fraction)
     return sorted(order[count:]), sorted(order[:count])
 
 

@@ -15,7 +15,10 @@ badly, which is the paper's implicit penalty for unfinished answers (notes 5.1).
 The template is applied with ``enable_thinking=False``: a Qwen3-style template then
 renders the assistant turn as a plain answer with no think block and no mode flag logic
 in play, and templates without that variable (Qwen2.5, the released RM) ignore it.
-Pairs are scored one at a time, so no padding side or pad token can change a score.
+A sequence classifier scores pairs in right-padded batches: the pad tokens come after every
+real token, so under causal attention they change nothing that is read, and the classifier
+pools at the last non-pad token with or without them. A causal LM is scored one pair at a
+time (its full ``[T, vocab]`` logits would otherwise be held for a whole batch).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from cascade.chat.parse import split_reasoning
 from cascade.errors import CascadeError
 
 Prompt = Union[str, Sequence[dict[str, Any]]]
+
+# Pairs per forward pass of a classifier reward model.
+SCORE_BATCH = 64
 
 
 def scored_text(response: str) -> str:
@@ -64,13 +70,38 @@ class RewardModelScorer:
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-        scores = []
-        for prompt, response in zip(prompts, responses):
-            text = self.tokenizer.apply_chat_template(
-                self._messages(prompt, response), tokenize=False, enable_thinking=False
-            )
-            ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.device)
-            logits = self.model(**ids).logits
-            value = logits[0, 0] if self.kind == "classifier" else logits[0, -1, 0]
-            scores.append(float(value))
-        return scores
+        # Each distinct conversation is scored once. Besides saving work, this keeps equal
+        # answers' scores bit-identical: a batch row's float result can depend on its
+        # neighbours, and a group of identical answers must have exactly zero variance.
+        rows = [tuple(self._ids(prompt, response)) for prompt, response in zip(prompts, responses)]
+        unique = list(dict.fromkeys(rows))
+        if self.kind != "classifier" or self.model.config.pad_token_id is None:
+            # No pad id: transformers cannot pool a padded batch, so score one pair at a time.
+            values = [self._score_batch([row])[0] for row in unique]
+        else:
+            values = [0.0] * len(unique)
+            # Similar lengths share a batch, so little of each batch is padding.
+            order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
+            for start in range(0, len(order), SCORE_BATCH):
+                chunk = order[start:start + SCORE_BATCH]
+                for i, value in zip(chunk, self._score_batch([unique[i] for i in chunk])):
+                    values[i] = value
+        score_of = dict(zip(unique, values))
+        return [score_of[row] for row in rows]
+
+    def _ids(self, prompt: Prompt, response: str) -> list[int]:
+        text = self.tokenizer.apply_chat_template(self._messages(prompt, response), tokenize=False, enable_thinking=False)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _score_batch(self, rows: Sequence[Sequence[int]]) -> list[float]:
+        pad = self.model.config.pad_token_id if len(rows) > 1 else 0
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for b, row in enumerate(rows):
+            input_ids[b, :len(row)] = torch.tensor(list(row), dtype=torch.long)
+            attention[b, :len(row)] = 1
+        logits = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)).logits
+        if self.kind == "classifier":
+            return [float(v) for v in logits[:, 0]]
+        return [float(logits[b, len(row) - 1, 0]) for b, row in enumerate(rows)]
