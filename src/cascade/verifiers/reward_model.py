@@ -31,6 +31,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceC
 
 from cascade.chat.parse import split_reasoning
 from cascade.errors import CascadeError
+from cascade.trainers.batching import collate
 
 Prompt = Union[str, Sequence[dict[str, Any]]]
 
@@ -94,14 +95,8 @@ class RewardModelScorer:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _score_batch(self, rows: Sequence[Sequence[int]]) -> list[float]:
-        pad = self.model.config.pad_token_id if len(rows) > 1 else 0
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for b, row in enumerate(rows):
-            input_ids[b, :len(row)] = torch.tensor(list(row), dtype=torch.long)
-            attention[b, :len(row)] = 1
-        logits = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device)).logits
+        batch = collate(rows, None, self.model.config.pad_token_id if len(rows) > 1 else 0)
+        logits = self.model(**{name: tensor.to(self.device) for name, tensor in batch.items()}).logits
         if self.kind == "classifier":
             return [float(v) for v in logits[:, 0]]
         return [float(logits[b, len(row) - 1, 0]) for b, row in enumerate(rows)]
