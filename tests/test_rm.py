@@ -72,8 +72,11 @@ def test_pair_batch_puts_chosen_rows_first(tiny_model_dir):
     assert batch["attention_mask"][3].sum() == len(pairs[1].rejected)
 
 
-def test_train_rm_writes_a_loadable_sequence_classifier(tiny_model_dir, tmp_path):
+def test_train_rm_writes_a_loadable_sequence_classifier(tiny_model_dir, tmp_path, capfd, caplog, recwarn):
     engine = LocalEngine(str(tiny_model_dir), device="cpu", head="score")
+    # The new `score` head is expected: no load report about it, and no warning.
+    assert "score.weight" not in "".join(capfd.readouterr()) + caplog.text
+    assert not [w for w in recwarn if "did not load fully" in str(w.message)]
     before = {k: v.clone() for k, v in engine.model.state_dict().items()}
     cfg = RMSettings(lr=1e-3, batch_size=2, grad_accum=2, heldout_fraction=0.34, max_seq_len=512)
     summary = train_rm(engine, PAIRS, cfg, tmp_path, progress=False)

@@ -12,12 +12,14 @@ import contextlib
 import json
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
+from transformers.utils import logging as hf_logging
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -141,10 +143,21 @@ class LocalEngine:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = PAD_TOKEN
         # A causal-LM checkpoint loads into the classifier; only the scalar `score` head is
-        # new. pad_token_id lets the model read each row's last non-pad token.
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, pad_token_id=tokenizer.pad_token_id, dtype=self.dtype
-        )
+        # new. pad_token_id lets the model read each row's last non-pad token. transformers
+        # reports that new head as missing on every such load; only other gaps are news.
+        previous = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=1, pad_token_id=tokenizer.pad_token_id, dtype=self.dtype, output_loading_info=True
+            )
+        finally:
+            hf_logging.set_verbosity(previous)
+        unexpected_gaps = [key for key in info.get("missing_keys", ()) if not key.startswith("score.")]
+        unexpected_gaps += [str(key) for key in info.get("mismatched_keys", ())]
+        if unexpected_gaps:
+            warnings.warn(f"{path}: the reward model's backbone did not load fully: {', '.join(unexpected_gaps)}",
+                          stacklevel=2)
         if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
             model.resize_token_embeddings(len(tokenizer))
         return model.to(self.device), tokenizer
