@@ -8,7 +8,7 @@ the runs' own standard errors and the spread between seeds.
 
     python benchmarks/tiny_cascade_seeds.py [--seeds 0 1] [--out runs/tiny-seeds]
 
-About 13-14 minutes per seed on a 2-core CPU (host load moves it). A seed whose run directory is already finished
+About 12-15 minutes per seed on a 2-core CPU (host load moves it). A seed whose run directory is already finished
 is not run again; an interrupted one is resumed. Prints each seed's wall time and the pooled
 claims, and writes OUT/pooled.md and OUT/pooled.json.
 """
