@@ -23,7 +23,9 @@ EXEMPT = {("if", "no_think")}
 @pytest.fixture(scope="module")
 def longest_target() -> dict[tuple[str, str], int]:
     recipe = load_recipe("tiny")
-    tokenizer = build_tokenizer(SIZES[recipe.base_model.init.size]["vocab_size"], seed=recipe.seed)
+    init = recipe.base_model.init
+    # The seed the pipeline builds the base model's tokenizer with.
+    tokenizer = build_tokenizer(SIZES[init.size]["vocab_size"], seed=recipe.seed if init.seed is None else init.seed)
     world = build_toy_world(recipe.seed)
     longest: dict[tuple[str, str], int] = {}
     for domain, rows in world.sft.items():
@@ -66,4 +68,4 @@ def test_rl_budgets_fit_the_longest_sft_answer(longest_target):
                 continue
             assert min(budgets) >= longest_target[(domain, mode)], (stage.name, mode, budgets)
             checked += 1
-    assert checked >= 4  # rlhf (both modes), math-rl, code-rl, swe-rl
+    assert checked >= 5  # rlhf (both modes), math-rl, code-rl, swe-rl
