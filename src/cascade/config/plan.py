@@ -67,7 +67,13 @@ def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage", seed: int) -> tuple
         return stage.max_steps, "max_steps"
     if epoch_steps is not None:
         unit = {"grpo": "prompts", "sft": "sequences", "rm": "pairs"}[stage.kind]
-        return epoch_steps, f"{stage.epochs} epoch(s) x {rows:g} {unit} / batch {stage.batch_size}"
+        how = f"{stage.epochs} epoch(s) x {rows:g} {unit} / batch {stage.batch_size}"
+        sampled = getattr(stage, "sampled_pairs", None)
+        if sampled is not None:  # how many rated pairs the policy's replies give is known only then
+            prompts, _ = _count_rows(sampled.data, seed)
+            bound = "the" if prompts is None else f"up to {round(prompts) * sampled.max_pairs_per_prompt}"
+            how = f"at least {how}, + {bound} sampled pairs"
+        return epoch_steps, how
     return None, why_unknown
 
 

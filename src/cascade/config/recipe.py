@@ -196,6 +196,30 @@ class SFTStage(_StageBase):
     mode_mix: Literal["both", "think", "no_think"] = "both"
 
 
+class SampledPairs(_Config):
+    """Preference pairs rated from the parent policy's own replies.
+
+    HelpSteer2/3, most of the paper's RM data, are human ratings of model responses. Here the
+    rater is each prompt record's verifier: every prompt is answered ``samples`` times per
+    mode, and each reply the verifier passes (and that finished) is paired as chosen against
+    a failing reply to the same prompt. A reward model trained only on templated pairs can
+    rank the policy's own mistakes no better than chance; these pairs show it those mistakes.
+    """
+
+    data: Annotated[list[DataSource], Field(min_length=1)]  # prompt records with verifier + ground truth
+    samples: int = Field(default=4, ge=2)  # replies per prompt and mode
+    modes: Literal["think", "no_think", "both"] = "both"
+    max_pairs_per_prompt: int = Field(default=4, gt=0)
+    temperature: float = Field(default=0.8, gt=0)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    max_new_tokens: int = Field(default=1024, gt=0)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _normalize_data(cls, value: Any) -> Any:
+        return _data_sources(value)
+
+
 class RMStage(_StageBase):
     kind: Literal["rm"]
     lr: float = Field(default=2e-6, gt=0)
@@ -203,6 +227,7 @@ class RMStage(_StageBase):
     epochs: int | None = Field(default=1, gt=0)  # longer was worse in the paper
     max_seq_len: int = Field(default=4096, gt=0)
     heldout_fraction: float = Field(default=0.05, ge=0, lt=1)
+    sampled_pairs: SampledPairs | None = None  # add pairs rated from the parent policy's replies
 
 
 class SubStage(_Config):

@@ -109,8 +109,7 @@ def check_recipe(recipe: Recipe, file: str | None = None, *, missing_files_ok: b
                 file=file, field=f"stages.{stage.name}.parent")
         if isinstance(stage, GRPOStage):
             _check_reward(stage, kinds, file)
-        for i, source in enumerate(stage.data):
-            where = f"stages.{stage.name}.data[{i}]"
+        for where, source in stage_sources(stage):
             if source.generator is not None:
                 _check_generator(source.generator, f"{where}.generator", file)
             elif source.path is not None and not Path(source.path).expanduser().exists():
@@ -175,7 +174,7 @@ def generated_path(root: Path, spec: str) -> Path:
 
 
 def materialize_generators(recipe: Recipe, root: Path) -> None:
-    specs = [s.generator for st in recipe.stages for s in st.data if s.generator]
+    specs = [s.generator for st in recipe.stages for _, s in stage_sources(st) if s.generator]
     specs += [es.generator for sets in recipe.eval.values() for es in sets if es.generator]
     if not any(s and s.startswith("toy/") for s in specs):
         return
@@ -189,7 +188,7 @@ def materialize_generators(recipe: Recipe, root: Path) -> None:
     missing = [s for s in specs if s and s.startswith("toy/") and not generated_path(root, s).exists()]
     if missing:
         raise CascadeError(f"the toy world has no part {missing[0]!r}; parts are sft/<domain>, rl/<domain>, "
-                           "eval/<domain> and preference")
+                           "eval/<domain>, preference and rm/chat")
 
 
 def source_file(source: DataSource, root: Path) -> str:
@@ -201,13 +200,28 @@ def data_hash_key(source: DataSource, where: str) -> str:
     return source.generator or source.path or where
 
 
+def stage_sources(stage: Any) -> list[tuple[str, DataSource]]:
+    """Every data source a stage reads, with its field path: its ``data``, and for a reward
+    model with ``sampled_pairs``, the prompts its parent policy answers."""
+    out = [(f"stages.{stage.name}.data[{i}]", source) for i, source in enumerate(stage.data)]
+    sampled = getattr(stage, "sampled_pairs", None)
+    if sampled is not None:
+        out += [(f"stages.{stage.name}.sampled_pairs.data[{i}]", source) for i, source in enumerate(sampled.data)]
+    return out
+
+
 def load_stage_records(stage: Any, root: Path, kind: str) -> tuple[list[Any], dict[str, str]]:
     """The stage's records with per-source upsampling, and a hash of every local file."""
+    return load_sources(stage.data, root, kind)
+
+
+def load_sources(data: list[DataSource], root: Path, kind: str) -> tuple[list[Any], dict[str, str]]:
+    """The sources' records with per-source upsampling, and a hash of every local file."""
     from cascade.data.hub import load_dataset_source
     from cascade.trainers.sft import mix_sources
 
     sources, hashes = [], {}
-    for source in stage.data:
+    for source in data:
         where = source_file(source, root)
         if source.hub:
             records = load_dataset_source(source.hub, kind, split=source.split, name=source.name, limit=source.limit)
@@ -225,7 +239,7 @@ def check_data_unchanged(stage: Any, manifest: dict[str, Any], root: Path) -> No
     """A finished stage is skipped on --resume only while its local data files still hash to
     what it trained on; otherwise the run would mix stages trained on different data."""
     recorded = manifest.get("data_hashes") or {}
-    for source in stage.data:
+    for _, source in stage_sources(stage):
         where = source_file(source, root)
         then = recorded.get(data_hash_key(source, where))
         if not then or then == "hub" or not Path(where).exists():
@@ -244,7 +258,7 @@ def check_data_unchanged(stage: Any, manifest: dict[str, Any], root: Path) -> No
 
 
 def stage_settings(stage: Any, seed: int) -> dict[str, Any]:
-    skip = {"name", "kind", "parent", "data", "eval", "mode_mix"}
+    skip = {"name", "kind", "parent", "data", "eval", "mode_mix", "sampled_pairs"}
     values = stage.model_dump(exclude=skip, exclude_none=True)
     values["seed"] = seed
     return values
@@ -285,8 +299,14 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
 
         records, hashes = load_stage_records(stage, root, "preference")
         settings = RMSettings.from_mapping(values)
+        sampled_summary = None
+        if stage.sampled_pairs is not None:
+            sampled, sampled_hashes, sampled_summary = _sampled_pairs(stage, parent_path, settings, root, stage_dir, opts)
+            records, hashes = list(records) + sampled, {**hashes, **sampled_hashes}
         engine = build_engine(parent_path, settings, head="score", device=opts.device)
         summary = train_rm(engine, records, settings, stage_dir, progress=opts.progress)
+        if sampled_summary is not None:
+            summary["sampled_pairs"] = sampled_summary
     else:
         from cascade.trainers.grpo import GRPOSettings, train_grpo
 
@@ -313,6 +333,29 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
     })
     write_json_atomic(stage_dir / MANIFEST, manifest)
     return manifest
+
+
+def _sampled_pairs(stage: RMStage, parent_path: Path, settings: Any, root: Path, stage_dir: Path,
+                   opts: RunOptions) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, Any]]:
+    """The reward model's pairs rated from its parent policy's replies: sampled once and
+    written to the stage directory, and read back from there when the stage resumes, so a
+    resumed stage trains on the same pairs."""
+    from cascade.trainers.common import build_engine
+    from cascade.trainers.sampled_pairs import PAIRS_FILE, read_pairs, sample_rated_pairs, write_pairs
+
+    spec = stage.sampled_pairs
+    assert spec is not None
+    prompts, hashes = load_sources(spec.data, root, "prompt")
+    path = stage_dir / PAIRS_FILE
+    if path.exists():
+        pairs = read_pairs(path)
+        return pairs, hashes, {"pairs": len(pairs), "reused": str(path)}
+    policy = build_engine(parent_path, settings, device=opts.device)
+    rows = [r.model_dump(exclude_none=True) for r in prompts]
+    pairs, summary = sample_rated_pairs(policy, rows, spec, settings.seed)
+    del policy
+    write_pairs(path, pairs)
+    return pairs, hashes, summary
 
 
 def _stage_domain(recipe: Recipe, stage: Any) -> str | None:

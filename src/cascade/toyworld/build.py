@@ -3,7 +3,8 @@
 - SFT conversations per domain (parallel thinking and instruct targets where the paper has
   them: general chat and instruction following; math also gets both, so the thinking-vs-
   instruct comparison on multi-step math is possible),
-- preference pairs for the reward model,
+- preference pairs for the reward model, and their prompts with ground truth (for pairs
+  rated from the policy's own replies),
 - RL prompts per domain, and held-out eval prompts per domain, all three disjoint.
 """
 
@@ -31,6 +32,9 @@ DEFAULT_SIZES = {"chat": 1500, "if": 1200, "math": 2000, "code": 600, "swe": 400
 class ToyWorld:
     sft: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     preference: list[dict[str, Any]] = field(default_factory=list)
+    # Prompt records (with ground truth) of the preference pairs' prompts: the reward-model
+    # stage answers them with its parent policy and rates the replies (``sampled_pairs``).
+    rated: list[dict[str, Any]] = field(default_factory=list)
     rl: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     eval: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -84,6 +88,9 @@ def _build_chat(rng: random.Random, n: int, w: ToyWorld) -> None:
                 chosen, rejected = chat.preference_pair(p, rng, kind)
                 w.preference.append({"id": f"{stable_id('chat', p.key)}-{j}", "prompt": p.prompt, "chosen": chosen,
                                      "rejected": rejected, "source": "toy-chat"})
+            # No draw from ``rng`` here: the ground truth is fixed by the topic, so adding this
+            # part left every other part of the world as it was.
+            w.rated.append(_prompt_record("chat", p.key, p.prompt, chat.ground_truth(p)))
         else:
             getattr(w, split)["chat"].append(_prompt_record("chat", p.key, p.prompt, chat.ground_truth(p)))
 
@@ -132,7 +139,7 @@ def _build_swe(rng: random.Random, n: int, w: ToyWorld) -> None:
 
 def world_parts(world: ToyWorld) -> list[tuple[str, list[dict[str, Any]]]]:
     """Every part by its name (``preference``, ``sft/math``, ``eval/if`` ...) with its rows."""
-    parts: list[tuple[str, list[dict]]] = [("preference", world.preference)]
+    parts: list[tuple[str, list[dict]]] = [("preference", world.preference), ("rm/chat", world.rated)]
     for kind in ("sft", "rl", "eval"):
         for domain, rows in getattr(world, kind).items():
             parts.append((f"{kind}/{domain}", rows))
@@ -148,8 +155,8 @@ def part_sizes(seed: int) -> dict[str, int]:
 def write_toy_world(out_dir: str | Path, world: ToyWorld) -> dict[str, Path]:
     """Write every split as JSONL under ``out_dir``; returns the file of each part.
 
-    Layout: ``sft/<domain>.jsonl``, ``preference.jsonl``, ``rl/<domain>.jsonl``,
-    ``eval/<domain>.jsonl``. Each file is written to a temporary name and renamed, so a
+    Layout: ``sft/<domain>.jsonl``, ``preference.jsonl``, ``rm/chat.jsonl`` (the preference
+    prompts with ground truth), ``rl/<domain>.jsonl``, ``eval/<domain>.jsonl``. Each file is written to a temporary name and renamed, so a
     crash never leaves a half-written file behind.
     """
     out = Path(out_dir)
