@@ -160,3 +160,31 @@ def test_dry_run_counts_sampled_pairs_as_a_bound(tmp_path):
 def test_sampled_pairs_settings_are_checked():
     with pytest.raises(Exception, match="samples"):
         SampledPairs(data=[{"path": "x.jsonl"}], samples=1)
+
+
+def test_prompts_with_an_unknown_verifier_fail_before_sampling(tmp_path):
+    from cascade.errors import CascadeError
+    from cascade.pipeline.runner import _sampled_pairs
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "Hi"}],
+                                   "verifier": "toy_chatt", "ground_truth": None}) + "\n")
+    recipe_file = tmp_path / "micro.yaml"
+    recipe_file.write_text(MICRO_RM.replace("{generator: toy/rm/chat, limit: 4}", f"{{path: {prompts}}}"))
+    stage = load_recipe(recipe_file).stages[1]
+    with pytest.raises(CascadeError, match="toy_chatt") as caught:
+        # The parent checkpoint does not exist: the check must come before any model is built.
+        _sampled_pairs(stage, Path("/nonexistent"), None, tmp_path, tmp_path,
+                       RunOptions(out_dir=tmp_path, progress=False, device="cpu"))
+    assert caught.value.field == "stages.rm.sampled_pairs.data"
+    assert not (tmp_path / "sampled_pairs.jsonl").exists()
+
+
+def test_stage_summary_line_names_the_rated_pairs():
+    from cascade.pipeline.runner import one_line_summary
+
+    manifest = {"stage": "rm", "kind": "rm", "parent": "sft-2", "timings": {"train_s": 30.2, "eval_s": 0},
+                "metrics": {"step": 5, "heldout_accuracy": 0.875,
+                            "sampled_pairs": {"replies": 40, "passed": 9, "prompts_paired": 6, "pairs": 12}}}
+    assert one_line_summary(manifest) == ("✓ rm (rm, from sft-2) · 5 steps · heldout_accuracy 0.875 · "
+                                          "12 pairs rated from 40 replies (9 passed) · train 30s, eval 0s")

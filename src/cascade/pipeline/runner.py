@@ -346,6 +346,12 @@ def _sampled_pairs(stage: RMStage, parent_path: Path, settings: Any, root: Path,
     spec = stage.sampled_pairs
     assert spec is not None
     prompts, hashes = load_sources(spec.data, root, "prompt")
+    from cascade.verifiers import registered_names
+
+    unknown = sorted({r.verifier for r in prompts} - set(registered_names()))
+    if unknown:  # every reply would fail to score, and the stage would quietly get no pairs
+        raise CascadeError(f"the prompts name unknown verifier(s) {', '.join(unknown)}; known: "
+                           f"{', '.join(registered_names())}", field=f"stages.{stage.name}.sampled_pairs.data")
     path = stage_dir / PAIRS_FILE
     if path.exists():
         pairs = read_pairs(path)
@@ -509,6 +515,9 @@ def one_line_summary(m: dict[str, Any]) -> str:
         value = last.get(key, metrics.get(key))
         if isinstance(value, (int, float)):
             bits.append(f"{key} {value:.3f}")
+    sampled = metrics.get("sampled_pairs")
+    if isinstance(sampled, dict) and "replies" in sampled:
+        bits.append(f"{sampled['pairs']} pairs rated from {sampled['replies']} replies ({sampled['passed']} passed)")
     t = m.get("timings", {})
     bits.append(f"train {t.get('train_s', 0):.0f}s, eval {t.get('eval_s', 0):.0f}s")
     return " · ".join(bits)
