@@ -60,3 +60,30 @@ def test_algo_core_imports_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_tanh_group_shaping_by_hand():
+    from cascade.algo.advantages import tanh_group_shaping
+
+    # Group 1: mean 3, population std sqrt(6); z = -/+ 3/sqrt(6) = -/+1.2247, tanh -> -/+0.84105.
+    # Group 2 has equal rewards: left as it is (GRPO gives it no advantage).
+    shaped = tanh_group_shaping([0.0, 3.0, 6.0, 2.0, 2.0, 2.0], 3, eps=0.0)
+    assert np.allclose(shaped, [-0.84105, 0.0, 0.84105, 2.0, 2.0, 2.0], atol=1e-5)
+    # An invalid sample is left out of its group's statistics and keeps its reward:
+    # valid [1, 3, 5] has mean 3 and std sqrt(8/3), so z = -/+1.2247 again.
+    shaped = tanh_group_shaping([1.0, 100.0, 3.0, 5.0], 4, eps=0.0, valid=[True, False, True, True])
+    assert np.allclose(shaped, [-0.84105, 100.0, 0.0, 0.84105], atol=1e-5)
+
+
+def test_tanh_shaping_caps_an_outlier_but_leaves_two_valued_groups_alone():
+    from cascade.algo.advantages import tanh_group_shaping
+
+    binary = [0.0, 1.0, 1.0, 0.0]
+    assert np.allclose(group_advantages(tanh_group_shaping(binary, 4), 4).advantages,
+                       group_advantages(binary, 4).advantages)
+    # One reply scored far above the rest (a reward hack): its advantage over the ordinary
+    # good replies shrinks once the rewards are shaped.
+    hacked = [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 10.0]
+    raw = group_advantages(hacked, 8).advantages
+    shaped = group_advantages(tanh_group_shaping(hacked, 8), 8).advantages
+    assert shaped[7] - shaped[1] < raw[7] - raw[1]

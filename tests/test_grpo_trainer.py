@@ -11,6 +11,7 @@ import torch
 
 from cascade.engine.checkpoint import latest_checkpoint, read_trainer_state
 from cascade.engine.local import LocalEngine, read_safetensors_dir
+from cascade.errors import CascadeError
 from cascade.trainers import grpo
 from cascade.trainers.grpo import GRPOSettings, train_grpo
 from cascade.trainers.rollout import PromptStream
@@ -181,3 +182,28 @@ def test_ppo_epochs_reuse_the_rollouts_with_a_clipped_ratio(tiny_model_dir, tmp_
     # with a zero-width clip every token whose ratio moved in its advantage's direction is
     # clipped in the second pass, and the first update (lr 1e-3) moved every ratio
     assert 0.0 < row["clip_fraction"] <= 1.0
+
+
+def test_reward_shaping_feeds_the_advantages_not_the_logged_rewards(tiny_model_dir, tmp_path, monkeypatch):
+    seen = []
+    real = grpo.tanh_group_shaping
+
+    def spy(rewards, group_size, **kwargs):
+        out = real(rewards, group_size, **kwargs)
+        seen.append((list(rewards), out.tolist()))
+        return out
+
+    monkeypatch.setattr(grpo, "tanh_group_shaping", spy)
+    settings = small_settings()
+    train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path / "plain",
+               reward_fn=letter_e_reward, progress=False)
+    assert seen == []  # off by default, as in the paper's final recipe
+    settings = small_settings(reward_shaping="group_tanh")
+    train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path / "shaped",
+               reward_fn=letter_e_reward, progress=False)
+    (raw, shaped), = seen
+    assert all(-1.0 < v < 1.0 for v in shaped) and shaped != raw
+    (row,) = read_metrics(tmp_path / "shaped")
+    assert row["reward_mean"] == pytest.approx(sum(raw) / len(raw))
+    with pytest.raises(CascadeError, match="group_tanh"):
+        small_settings(reward_shaping="tanh")

@@ -156,6 +156,10 @@ def test_refusals():
         _overrides(recipe, "rlhf")
     with pytest.raises(CascadeError, match="GRPO stages only"):
         _overrides(recipe, "sft-1")
+    shaped = recipe.model_copy(update={"stages": [
+        s.model_copy(update={"reward_shaping": "group_tanh"}) if s.name == "if-rl-ifeval" else s for s in recipe.stages]})
+    with pytest.raises(CascadeError, match="reward_shaping 'group_tanh' needs each group's rewards"):
+        _overrides(shaped, "if-rl-ifeval")
     with pytest.raises(CascadeError, match="name one sub-stage"):
         _overrides(recipe, "math-rl")
     with pytest.raises(CascadeError, match="no sub-stage 'nope'"):

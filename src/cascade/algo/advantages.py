@@ -73,3 +73,34 @@ def group_advantages(
         group_adv = np.where(mask, (r[sl] - vals.mean()) / (std + eps), 0.0)
         adv[sl] = group_adv
     return GroupAdvantages(advantages=adv, zero_variance=zero_var)
+
+
+def tanh_group_shaping(
+    rewards: Sequence[float],
+    group_size: int,
+    *,
+    eps: float = 1e-6,
+    valid: Sequence[bool] | None = None,
+) -> np.ndarray:
+    """The paper's reward shaping for weak reward models (section 6.3): each reward becomes
+    tanh of its z-score within its group, so it lies in (-1, 1).
+
+    Why: an RM score far above the rest of its group (often a reward hack) would otherwise
+    dominate the group's advantages; tanh caps its pull. With two distinct rewards in a
+    group the shaping changes nothing after GRPO's own normalisation; it matters with three
+    or more. Invalid samples and zero-variance groups keep their reward (GRPO gives them no
+    advantage anyway).
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    ok = np.ones(len(r), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if ok.shape != r.shape:
+        raise ValueError(f"valid has {len(ok)} entries for {len(r)} rewards")
+    out = r.copy()
+    for sl in group_slices(len(r), group_size):
+        mask = ok[sl]
+        vals = r[sl][mask]
+        std = float(vals.std()) if len(vals) else 0.0
+        if len(vals) < 2 or std < ZERO_VARIANCE_TOL:
+            continue
+        out[sl] = np.where(mask, np.tanh((r[sl] - vals.mean()) / (std + eps)), r[sl])
+    return out

@@ -157,6 +157,12 @@ def stage_to_verl_overrides(
             "per-sample verl hook does not provide yet; run this stage locally (docs/cluster.md)",
             field=f"stages.{stage.name}.reward",
         )
+    if stage.reward_shaping != "none":
+        raise CascadeError(
+            f"reward_shaping '{stage.reward_shaping}' needs each group's rewards together, which the "
+            "per-sample verl hook does not see; run this stage locally (docs/cluster.md)",
+            field=f"stages.{stage.name}.reward_shaping",
+        )
     if n_gpus_per_node < 1 or nnodes < 1 or rollout_tp < 1:
         raise CascadeError("n_gpus_per_node, nnodes and rollout_tp must be at least 1", field="n_gpus_per_node")
     if not data_files:

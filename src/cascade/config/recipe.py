@@ -262,6 +262,7 @@ class GRPOStage(_StageBase):
     overlong_filter: bool = False  # True: truncated responses are masked; False: they score 0
     loss_agg: Literal["token_mean", "seq_mean"] = "token_mean"
     kl_coef: float = Field(default=0.0, ge=0)
+    reward_shaping: Literal["none", "group_tanh"] = "none"  # group_tanh: tanh(group z-score), for weak RMs
     entropy_coef: float = Field(default=0.0, ge=0)
     ppo_epochs: int = Field(default=1, ge=1)  # 1: strict on-policy, importance ratio exactly 1
     clip_low: float = Field(default=0.2, gt=0, lt=1)

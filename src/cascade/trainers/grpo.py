@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from cascade.algo.advantages import group_advantages, group_slices, repeat_for_groups
+from cascade.algo.advantages import group_advantages, group_slices, repeat_for_groups, tanh_group_shaping
 from cascade.algo.curriculum import SubStage, advance_substage, parse_curriculum
 from cascade.algo.filters import apply_overlong, classify_group, select_signal_groups
 from cascade.algo.losses import GRPOLoss, LossAgg
@@ -71,6 +71,7 @@ class GRPOSettings(TrainSettings):
     overlong_filter: bool = False
     loss_agg: LossAgg = "token_mean"
     kl_coef: float = 0.0
+    reward_shaping: str = "none"  # "group_tanh": the paper's shaping for weak reward models
     entropy_coef: float = 0.0
     ppo_epochs: int = 1
     clip_low: float = 0.2
@@ -99,6 +100,7 @@ class GRPOSettings(TrainSettings):
             ("think_fraction", 0.0 <= self.think_fraction <= 1.0, "must be in [0, 1]"),
             ("loss_agg", self.loss_agg in ("token_mean", "seq_mean"), "must be 'token_mean' or 'seq_mean'"),
             ("kl_coef", self.kl_coef >= 0.0, "must be >= 0"),
+            ("reward_shaping", self.reward_shaping in ("none", "group_tanh"), "must be 'none' or 'group_tanh'"),
             ("temperature", self.temperature > 0.0, "must be > 0"),
             ("max_response_len", self.max_response_len >= 1, "must be >= 1"),
             ("generation_chunks", self.generation_chunks >= 1, "must be >= 1"),
@@ -231,7 +233,10 @@ def _sample_round(
         [r.score for r in rollout.results], [g.finish_reason for g in rollout.generations], knobs.overlong_filter,
         truncated_score=truncated_reward(settings.reward),
     )
-    adv = group_advantages(rewards, G, eps=settings.adv_eps, valid=valid)
+    # Shaping feeds the advantages only; the logged rewards stay the stage's own.
+    shaped = tanh_group_shaping(rewards, G, eps=settings.adv_eps, valid=valid) \
+        if settings.reward_shaping == "group_tanh" else rewards
+    adv = group_advantages(shaped, G, eps=settings.adv_eps, valid=valid)
     for g, sl in enumerate(group_slices(len(rewards), G)):
         stream.record_outcome(records[g], classify_group([r.passed for r in rollout.results[sl]]))
     out = _Rollouts(
