@@ -202,8 +202,9 @@ class SampledPairs(_Config):
     HelpSteer2/3, most of the paper's RM data, are human ratings of model responses. Here the
     rater is each prompt record's verifier: every prompt is answered ``samples`` times per
     mode, and each reply the verifier passes (and that finished) is paired as chosen against
-    a failing reply to the same prompt. A reward model trained only on templated pairs can
-    rank the policy's own mistakes no better than chance; these pairs show it those mistakes.
+    a failing reply to the same prompt. In the tiny recipe a reward model trained only on
+    templated pairs ranked the policy's right replies over its wrong ones little better than
+    chance; these pairs show it the policy's own mistakes.
     """
 
     data: Annotated[list[DataSource], Field(min_length=1)]  # prompt records with verifier + ground truth

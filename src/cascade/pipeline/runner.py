@@ -342,12 +342,11 @@ def _sampled_pairs(stage: RMStage, parent_path: Path, settings: Any, root: Path,
     resumed stage trains on the same pairs."""
     from cascade.trainers.common import build_engine
     from cascade.trainers.sampled_pairs import PAIRS_FILE, read_pairs, sample_rated_pairs, write_pairs
+    from cascade.verifiers import registered_names
 
     spec = stage.sampled_pairs
     assert spec is not None
     prompts, hashes = load_sources(spec.data, root, "prompt")
-    from cascade.verifiers import registered_names
-
     unknown = sorted({r.verifier for r in prompts} - set(registered_names()))
     if unknown:  # every reply would fail to score, and the stage would quietly get no pairs
         raise CascadeError(f"the prompts name unknown verifier(s) {', '.join(unknown)}; known: "

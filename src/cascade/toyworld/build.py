@@ -156,8 +156,9 @@ def write_toy_world(out_dir: str | Path, world: ToyWorld) -> dict[str, Path]:
     """Write every split as JSONL under ``out_dir``; returns the file of each part.
 
     Layout: ``sft/<domain>.jsonl``, ``preference.jsonl``, ``rm/chat.jsonl`` (the preference
-    prompts with ground truth), ``rl/<domain>.jsonl``, ``eval/<domain>.jsonl``. Each file is written to a temporary name and renamed, so a
-    crash never leaves a half-written file behind.
+    prompts with ground truth), ``rl/<domain>.jsonl``, ``eval/<domain>.jsonl``. Each file is
+    written to a temporary name and renamed, so a crash never leaves a half-written file
+    behind.
     """
     out = Path(out_dir)
     files: dict[str, Path] = {}
