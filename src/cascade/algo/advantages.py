@@ -91,16 +91,12 @@ def tanh_group_shaping(
     or more. Invalid samples and zero-variance groups keep their reward (GRPO gives them no
     advantage anyway).
     """
+    # The group z-scores are exactly GRPO's advantages (invalid samples get 0 there).
+    z = group_advantages(rewards, group_size, eps=eps, valid=valid)
     r = np.asarray(rewards, dtype=np.float64)
     ok = np.ones(len(r), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
-    if ok.shape != r.shape:
-        raise ValueError(f"valid has {len(ok)} entries for {len(r)} rewards")
     out = r.copy()
-    for sl in group_slices(len(r), group_size):
-        mask = ok[sl]
-        vals = r[sl][mask]
-        std = float(vals.std()) if len(vals) else 0.0
-        if len(vals) < 2 or std < ZERO_VARIANCE_TOL:
-            continue
-        out[sl] = np.where(mask, np.tanh((r[sl] - vals.mean()) / (std + eps)), r[sl])
+    for g, sl in enumerate(group_slices(len(r), group_size)):
+        if not z.zero_variance[g]:
+            out[sl] = np.where(ok[sl], np.tanh(z.advantages[sl]), r[sl])
     return out

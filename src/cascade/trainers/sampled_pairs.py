@@ -17,13 +17,12 @@ the same pairs, and anyone can read what the reward model was shown.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from cascade.data.io import atomic_open
+from cascade.data.io import iter_rows, write_jsonl
 
 if TYPE_CHECKING:
     from cascade.config.recipe import SampledPairs
@@ -98,10 +97,8 @@ def sample_rated_pairs(
 
 
 def write_pairs(path: Path, pairs: Sequence[Mapping[str, Any]]) -> None:
-    with atomic_open(path) as fh:
-        for pair in pairs:
-            fh.write(json.dumps(pair, ensure_ascii=False) + "\n")
+    write_jsonl(path, pairs)  # atomic: a kill mid-write leaves no half file to resume from
 
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row for _, row in iter_rows(path)]
