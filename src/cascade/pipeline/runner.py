@@ -301,7 +301,8 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
         settings = RMSettings.from_mapping(values)
         sampled_summary = None
         if stage.sampled_pairs is not None:
-            sampled, sampled_hashes, sampled_summary = _sampled_pairs(stage, parent_path, settings, root, stage_dir, opts)
+            sampled, sampled_hashes, sampled_summary = _sampled_pairs(stage, parent_path, settings, root,
+                                                                      stage_dir, opts)
             records, hashes = list(records) + sampled, {**hashes, **sampled_hashes}
         engine = build_engine(parent_path, settings, head="score", device=opts.device)
         summary = train_rm(engine, records, settings, stage_dir, progress=opts.progress)

@@ -43,8 +43,8 @@ def pair_rated_replies(
     """``(prompt_index, chosen, rejected)`` pairs: per prompt, each distinct good reply
     against each distinct bad one, shuffled by ``seed`` and cut to ``max_pairs_per_prompt``.
 
-    A text rated both good and bad (which a deterministic rater only does across modes
-    whose other parts differ) is left out, since it would teach nothing. Prompts come out
+    A text rated both good and bad (a right answer once finished and once cut off at the
+    same text) is left out: the reward model reads the same text for both. Prompts come out
     in index order.
     """
     good: dict[int, set[str]] = {}
@@ -68,11 +68,11 @@ def sample_rated_pairs(
     """Sample ``spec.samples`` replies per prompt and mode from ``engine`` (a policy), rate
     them with each record's verifier, and pair them. Returns the preference records and a
     summary (replies sampled, how many passed, pairs made)."""
-    from cascade.chat.parse import split_reasoning
     from cascade.engine.base import SamplingParams
     from cascade.trainers.grpo import render_prompt
     from cascade.trainers.rollout import record_messages
     from cascade.verifiers.batch import score_batch
+    from cascade.verifiers.reward_model import scored_text
 
     modes = ("think", "no_think") if spec.modes == "both" else (spec.modes,)
     slots = [(i, mode) for i, _ in enumerate(records) for mode in modes for _ in range(spec.samples)]
@@ -82,11 +82,8 @@ def sample_rated_pairs(
     verdicts = score_batch([records[i] for i, _ in slots], [g.text for g in generations])
     replies = []
     for (i, _mode), gen, verdict in zip(slots, generations, verdicts):
-        _reasoning, answer, finished = split_reasoning(gen.text)
-        # The RM scores the answer of a finished reply and the raw text of one that never
-        # closed its reasoning, as the RLHF reward does (reward_model.scored_text).
-        text = answer if finished else gen.text
-        replies.append(RatedReply(i, text, bool(verdict.passed) and gen.finish_reason == "stop"))
+        # Pair the text the RLHF reward will show the RM: the answer after the reasoning.
+        replies.append(RatedReply(i, scored_text(gen.text), bool(verdict.passed) and gen.finish_reason == "stop"))
     made = pair_rated_replies(replies, spec.max_pairs_per_prompt, seed)
     pairs = [{"id": f"sampled-{n}", "messages": record_messages(records[index], index), "chosen": chosen,
               "rejected": rejected, "source": f"sampled:{records[index].get('id', index)}"}
