@@ -255,6 +255,40 @@ def test_filter_logits_top_p_and_top_k_by_hand():
     assert kept(filter_logits(logits, top_k=3, top_p=0.7)) == [True, True, False, False]
 
 
+def test_cpu_nucleus_from_candidates_by_hand():
+    """A vocabulary wider than the CPU path's 16 candidates: row 0's nucleus lies inside
+    them, row 1 is flat (its candidates hold 16/40 of the mass), so only a full sort can
+    find its nucleus."""
+    from cascade.engine.sampling import _NUCLEUS_CANDIDATES, filter_logits
+
+    assert _NUCLEUS_CANDIDATES < 40
+    peaked = torch.full((40,), 0.1 / 37)
+    peaked[[7, 3, 30]] = torch.tensor([0.6, 0.2, 0.1])
+    flat = torch.full((40,), 1 / 40)
+    logits = torch.log(torch.stack([peaked, flat]))
+    kept = torch.isfinite(filter_logits(logits, top_k=0, top_p=0.75))
+    # Row 0: token 7 (nothing above it), token 3 (0.6 above it <= 0.75); token 30 has 0.8 above it.
+    assert kept[0].nonzero().squeeze(-1).tolist() == [3, 7]
+    # Row 1: 30 tokens of 1/40 have at most 29/40 = 0.725 above them; the 31st has 0.75,
+    # which is not more than 0.75, so it stays too (to float rounding): 30 or 31 tokens.
+    assert kept[1].sum().item() in (30, 31)
+
+
+def test_cpu_nucleus_keeps_the_same_tokens_as_a_full_sort():
+    from cascade.engine.sampling import _nucleus_by_sort, _nucleus_cpu
+
+    generator = torch.Generator().manual_seed(0)
+    for temperature in (0.3, 0.6, 1.0, 3.0):
+        # Scales from peaked (the nucleus is a few tokens) to flat (it spans hundreds).
+        logits = torch.randn((64, 1024), generator=generator) * torch.linspace(0.1, 8, 64)[:, None]
+        logprobs = torch.log_softmax(logits / temperature, dim=-1)
+        for top_p in (0.5, 0.9, 0.95):
+            fast = torch.isfinite(_nucleus_cpu(logprobs, top_p))
+            sort = torch.isfinite(_nucleus_by_sort(logprobs, top_p))
+            assert torch.equal(fast, sort), (temperature, top_p)
+            assert fast.any(dim=-1).all()
+
+
 def test_sampled_frequencies_follow_the_distribution():
     from cascade.engine.sampling import next_tokens
 

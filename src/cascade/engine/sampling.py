@@ -51,13 +51,48 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        # Drop a token when the tokens ranked above it already cover top_p.
-        drop_sorted = (probs.cumsum(dim=-1) - probs) > top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
+        logits = _nucleus_cpu(logits, top_p) if logits.device.type == "cpu" else _nucleus_by_sort(logits, top_p)
     return logits
+
+
+def _nucleus_by_sort(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Top-p over a full sort of every row."""
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    # Drop a token when the tokens ranked above it already cover top_p.
+    drop_sorted = (probs.cumsum(dim=-1) - probs) > top_p
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+# How many of a row's most likely tokens the CPU nucleus looks at first. On [128, 1024]
+# decode logits a top-16 takes about a tenth of a full sort's time, and a trained policy's
+# nucleus at top_p 0.95 is almost always a handful of tokens.
+_NUCLEUS_CANDIDATES = 16
+
+
+def _nucleus_cpu(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Top-p from each row's ``_NUCLEUS_CANDIDATES`` most likely tokens; only the rows whose
+    candidates hold no more than ``top_p`` of their mass (the nucleus may reach past them)
+    go through a full sort. It keeps the same tokens as :func:`_nucleus_by_sort`: a token
+    ranked below a row's candidates has more than top_p above it, so both drop it, and the
+    candidates are the sort's first ranks, in its order.
+
+    CPU only: picking the rows is a host-side check, which on a GPU would stall the queue
+    once per decode step."""
+    vocab = logits.shape[-1]
+    if _NUCLEUS_CANDIDATES >= vocab or logits.dim() != 2:
+        return _nucleus_by_sort(logits, top_p)
+    values, order = torch.topk(logits, _NUCLEUS_CANDIDATES, dim=-1)  # most likely first
+    probs = (values - torch.logsumexp(logits, dim=-1, keepdim=True)).exp()
+    covered = probs.cumsum(dim=-1)
+    keep_sorted = (covered - probs) <= top_p
+    keep = torch.zeros(logits.shape, dtype=torch.bool, device=logits.device).scatter(-1, order, keep_sorted)
+    narrowed = logits.masked_fill(~keep, float("-inf"))
+    wide = (covered[:, -1] <= top_p).nonzero().squeeze(-1)
+    if len(wide):
+        narrowed[wide] = _nucleus_by_sort(logits[wide], top_p)
+    return narrowed
 
 
 def inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
