@@ -9,7 +9,7 @@ the runs' own standard errors and the spread between seeds.
     python benchmarks/tiny_cascade_seeds.py [--seeds 0 1 2 3 4] [--out runs/tiny-seeds]
 
 The default is the five seeds docs/tiny-results.md reports: with three, one flat seed of code
-RL was enough to fail the pooled rule. About 13.5-15.5 minutes per seed on a 2-core CPU (host
+RL was enough to fail the pooled rule. About 12.5-15 minutes per seed on a 2-core CPU (host
 load moves it), so over an hour for five. A seed whose run directory is already finished
 is not run again; an interrupted one is resumed. Prints each seed's wall time and the pooled
 claims, and writes OUT/pooled.md and OUT/pooled.json.
