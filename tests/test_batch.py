@@ -32,6 +32,36 @@ def test_many_items_are_chunked_and_stay_in_order() -> None:
     assert [r.passed for r in results] == [i % 4 == (i // 4) % 4 for i in range(300)]
 
 
+def test_repeated_items_are_scored_once_and_each_gets_its_own_result(monkeypatch) -> None:
+    import cascade.verifiers.batch as batch
+
+    sent = []
+    real_pool = batch._pool
+
+    class Spy:
+        def __init__(self, pool):
+            self.pool = pool
+
+        def map_chunk(self, fn, items, timeout):
+            sent.extend(items)
+            return self.pool.map_chunk(fn, items, timeout)
+
+    monkeypatch.setattr(batch, "_pool", lambda size: Spy(real_pool(size)))
+    other_truth = {"verifier": "math", "ground_truth": "2"}
+    records = [MATH, MATH, MCQ, MATH, other_truth, {"verifier": "nope", "ground_truth": 1}]
+    completions = [r"\boxed{0.5}", r"\boxed{0.5}", "Answer: B", r"\boxed{1}", r"\boxed{0.5}", "x"]
+    ticks = []
+    results = score_batch(records, completions, workers=2, progress=ticks.append)
+    # Items 0 and 1 are the same record and completion; item 4 has the same completion but
+    # another ground truth, and the unknown verifier never reaches the pool.
+    assert len(sent) == 4
+    assert [r.score for r in results] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    same = operator.attrgetter("score", "passed", "details")
+    assert same(results[1]) == same(results[0])
+    assert results[1].details is not results[0].details and results[1].seconds == 0.0
+    assert sum(ticks) == len(records)
+
+
 def test_bad_records_become_error_results() -> None:
     records = [
         {"verifier": "nope", "ground_truth": 1},
