@@ -131,6 +131,24 @@ def test_swe_gold_edit_scores_one(world):
         assert _score("swe", "no edit here", record) == -1.0
 
 
+def test_swe_tasks_keep_each_function_in_its_file():
+    # The toy repository's layout is fixed: the answer's path follows from the function the
+    # issue names, never from a per-task draw (which the tiny model could only guess).
+    from cascade.toyworld import swe_tasks
+    import random
+
+    seen: dict[str, set[str]] = {}
+    for t in swe_tasks.generate(random.Random(5), 300):
+        function = t.plan.split(",")[0].removeprefix("In ")
+        assert f"def {function}(" in t.original and f"{function}(" in t.prompt
+        seen.setdefault(function, set()).add(t.path)
+        assert f"File {t.path}:" in t.prompt and t.gold_patch.startswith(f"diff --git a/{t.path} ")
+        # The buggy line occurs once, so the gold SEARCH block is unambiguous.
+        assert t.original.count(t.bad_line + "\n") == 1
+    assert seen == {name: {path} for name, path in swe_tasks.FILE_OF.items()}
+    assert set(swe_tasks.FILE_OF.values()) == {"calc.py", "utils.py", "helpers.py", "tools.py"}
+
+
 def test_toy_chat_answers_pass_their_own_check(world):
     from cascade.toyworld import chat
     import random

@@ -2,6 +2,13 @@
 
 The model answers with Agentless-style SEARCH/REPLACE blocks in a ```diff fence; the SWE
 verifier applies them and compares the resulting patch with the gold one.
+
+The toy repository has a fixed layout: every function lives in one file (``FILE_OF``), as in
+a real repository, so the ``### path`` line of an answer follows from the function the issue
+names. Before, each task drew its file name at random from four, and the tiny model, which
+copies tokens from its prompt poorly, named the wrong file in three replies of four. Those
+replies score -1 whatever the edit, so SWE RL's reward was mostly a coin toss on one token
+and the stage lowered the SWE score in every seed (docs/tiny-results.md).
 """
 
 from __future__ import annotations
@@ -38,13 +45,29 @@ _NAMES = {
     0: ["add", "total", "combine"], 1: ["multiply", "product", "times"], 2: ["count_to", "numbers_up_to"],
     3: ["is_positive", "above_zero"], 4: ["to_minutes", "hours_to_minutes"], 5: ["shout", "to_upper"],
 }
+# The file each function lives in. Functions with the same bug live in different files, so
+# the path is read from the function's name, not guessed from the kind of bug.
+FILE_OF = {
+    "add": "calc.py", "total": "utils.py", "combine": "tools.py",
+    "multiply": "calc.py", "product": "helpers.py", "times": "utils.py",
+    "count_to": "utils.py", "numbers_up_to": "tools.py",
+    "is_positive": "helpers.py", "above_zero": "calc.py",
+    "to_minutes": "tools.py", "hours_to_minutes": "utils.py",
+    "shout": "helpers.py", "to_upper": "tools.py",
+}
+# Two of these surround the buggy function. Eight (56 ordered pairs) keep about as many
+# distinct tasks as when the file name was drawn per task: 14 functions x 56 = 784.
+# None of them contains a bug's line, so a SEARCH block always matches one place.
 _HELPERS = [
     "def double(x):\n    return 2 * x\n",
     "def greet(name):\n    return 'hi ' + name\n",
     "def last(items):\n    return items[-1]\n",
     "def half(x):\n    return x / 2\n",
+    "def first(items):\n    return items[0]\n",
+    "def square(x):\n    return x * x\n",
+    "def is_empty(items):\n    return len(items) == 0\n",
+    "def wrap(text):\n    return '[' + text + ']'\n",
 ]
-_FILES = ["utils.py", "calc.py", "helpers.py", "tools.py"]
 
 
 def unified_diff(path: str, before: str, after: str) -> str:
@@ -59,7 +82,7 @@ def generate(rng: random.Random, n: int) -> list[SweTask]:
         i = rng.randrange(len(_BUGS))
         template, bad, good, issue = _BUGS[i]
         f = rng.choice(_NAMES[i])
-        path = rng.choice(_FILES)
+        path = FILE_OF[f]
         helpers = rng.sample(_HELPERS, 2)
         buggy_fn = template.format(f=f, bug=bad)
         original = helpers[0] + "\n\n" + buggy_fn + "\n\n" + helpers[1]
