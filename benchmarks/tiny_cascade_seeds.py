@@ -17,7 +17,7 @@ too small to split well, so one process per core gets more done (benchmarks/cpu_
 count does not change the results: seed 0 run alone with two threads and alongside another
 seed with one gave the same eval samples, every one (the RL weights differed in the last
 bits). On a 2-core CPU two at a time took 595-670 s per seed, where one seed alone took
-521 s, so about 55 minutes for ten. A seed whose run directory is already finished is not
+521-614 s, so about 55 minutes for ten. A seed whose run directory is already finished is not
 run again; an interrupted one is resumed. With more than one job each seed's output goes to
 OUT/seed-N.log. Prints each seed's wall time and the pooled claims, and writes OUT/pooled.md
 and OUT/pooled.json.
