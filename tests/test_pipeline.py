@@ -184,3 +184,11 @@ def test_dry_run_prints_the_plan(micro_recipe, capsys):
     assert main(["run", str(micro_recipe), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "sft -> rl" in out and "max_steps" in out and "nothing was trained" in out
+
+
+@pytest.mark.parametrize("where", ["out", "out/run"])
+def test_run_directory_blocked_by_a_file_fails_clearly(tmp_path, micro_recipe, capsys, where):
+    (tmp_path / "out").write_text("not a directory")
+    assert main(["run", str(micro_recipe), "--out", str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path / 'out'} is a file" in err

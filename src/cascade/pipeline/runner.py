@@ -471,7 +471,12 @@ def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
     if run_file.exists() and not (opts.resume or opts.from_stage):
         raise CascadeError(f"{root} already holds a run; continue it with --resume, re-run from a stage with "
                            "--from-stage NAME, or choose another --out")
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:  # a file where the run directory, or a parent, should be
+        blocker = next((d for d in (root, *root.parents) if d.exists() and not d.is_dir()), exc.filename)
+        raise CascadeError(f"cannot make the run directory {root}: {blocker} is a file; choose another --out "
+                           "(or the recipe's output_dir)") from exc
     run = read_json(run_file) if run_file.exists() else {"recipe": recipe.name, "started": _now()}
     run.update({"recipe_file": opts.recipe_file, "seed": recipe.seed, "stages": names, "status": "running",
                 "recipe_config": recipe.model_dump(mode="json")})
