@@ -53,7 +53,12 @@ def run_seed(seed: int, out: Path, threads: int | None, log: Path | None) -> flo
     else:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as fh:
-            subprocess.run(cmd, check=True, env=env, stdout=fh, stderr=subprocess.STDOUT)
+            code = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT).returncode
+        if code:  # the error itself is in the log, not on this terminal
+            message = f"seed {seed} failed (exit code {code}); its output is in {log}"
+            # Said now: the exit waits until the seeds already running have finished.
+            print(message, file=sys.stderr, flush=True)
+            raise SystemExit(message)
     return time.perf_counter() - started
 
 
