@@ -48,6 +48,17 @@ GOLDEN = {
     + SUMMARY
     + "<|im_end|>\n<|im_start|>user\nwhat about 2+2 /no_think<|im_end|>\n<|im_start|>assistant\n",
 }
+# Qwen3's published chat template (the tokenizer_config.json of the Qwen3 models), word for
+# word: the tools block of the system turn, around the signatures written one JSON per line.
+QWEN3_TOOLS_INTRO = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
+)
+QWEN3_TOOLS_OUTRO = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and "
+    "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
 CONVERSATIONS = {"single": SINGLE_TURN, "multi": MULTI_TURN}
 CASES = sorted(GOLDEN)
 
@@ -192,12 +203,11 @@ def test_tool_conversation_by_hand():
         {"role": "tool", "content": "4"},
     ]
     expected = (
-        "<|im_start|>system\nBe brief.\n\n# Tools\n\n"
-        "You may call the functions whose signatures are listed inside <tools></tools>:\n<tools>\n"
-        '{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}\n'
-        "</tools>\n\nTo call a function, write its name and arguments as one JSON object inside "
-        '<tool_call></tool_call>:\n<tool_call>\n{"name": <function-name>, "arguments": '
-        "<arguments-object>}\n</tool_call><|im_end|>\n"
+        "<|im_start|>system\nBe brief.\n\n"
+        + QWEN3_TOOLS_INTRO
+        + '{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}'
+        + QWEN3_TOOLS_OUTRO
+        + "<|im_end|>\n"
         "<|im_start|>user\n1+1 and 2+2? /think<|im_end|>\n"
         "<|im_start|>assistant\n<think>\nuse the tool twice\n</think>\n\nChecking.\n"
         '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 1}}\n</tool_call>\n'
@@ -212,3 +222,87 @@ def test_tool_conversation_by_hand():
         "<think>\nuse the tool twice\n</think>\n\n", ""
     )
     assert render(messages, tools=tools, enable_thinking=False) == instruct
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+TOOL_CONVERSATION = [
+    {"role": "user", "content": "Is it raining in Paris?"},
+    {
+        "role": "assistant",
+        "content": "",
+        "reasoning_content": "I should look the weather up.",
+        "tool_calls": [
+            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+        ],
+    },
+    {"role": "tool", "content": '{"rain": true}'},
+    {
+        "role": "assistant",
+        "content": "<think>\nThe tool says rain.\n</think>\n\nYes, it is raining in Paris.",
+    },
+]
+TOOL_SIGNATURE = (
+    '{"type": "function", "function": {"name": "get_weather", "description": "Current weather in '
+    'a city.", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}'
+)
+# No system message: the card's default system prompt, then Qwen3's tools block after a blank
+# line, as Qwen3 writes it after a given system prompt.
+TOOL_GOLDEN = {
+    True: "<|im_start|>system\nYou are a helpful and harmless assistant.\n\n"
+    + QWEN3_TOOLS_INTRO
+    + TOOL_SIGNATURE
+    + QWEN3_TOOLS_OUTRO
+    + "<|im_end|>\n"
+    "<|im_start|>user\nIs it raining in Paris? /think<|im_end|>\n"
+    "<|im_start|>assistant\n<think>\nI should look the weather up.\n</think>\n\n"
+    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n'
+    '<|im_start|>user\n<tool_response>\n{"rain": true}\n</tool_response><|im_end|>\n'
+    "<|im_start|>assistant\n<think>\nThe tool says rain.\n</think>\n\n"
+    "Yes, it is raining in Paris.<|im_end|>\n",
+    False: "<|im_start|>system\nYou are a helpful and harmless assistant.\n\n"
+    + QWEN3_TOOLS_INTRO
+    + TOOL_SIGNATURE
+    + QWEN3_TOOLS_OUTRO
+    + "<|im_end|>\n"
+    "<|im_start|>user\nIs it raining in Paris? /no_think<|im_end|>\n"
+    "<|im_start|>assistant\n"
+    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n'
+    '<|im_start|>user\n<tool_response>\n{"rain": true}\n</tool_response><|im_end|>\n'
+    "<|im_start|>assistant\nYes, it is raining in Paris.<|im_end|>\n",
+}
+
+
+@pytest.mark.parametrize("thinking", [True, False], ids=["think", "instruct"])
+def test_tool_conversation_golden(hf_tokenizer, thinking):
+    """Tools in the system turn, a tool call, a tool response and a final answer."""
+    want = TOOL_GOLDEN[thinking]
+    kwargs = dict(tools=[WEATHER_TOOL], enable_thinking=thinking)
+    assert render(TOOL_CONVERSATION, add_generation_prompt=False, **kwargs) == want
+    assert (
+        hf_tokenizer.apply_chat_template(
+            TOOL_CONVERSATION, tokenize=False, add_generation_prompt=False, **kwargs
+        )
+        == want
+    )
+    # The prompt for the last step is the conversation up to the tool response.
+    prompt = render(TOOL_CONVERSATION[:-1], **kwargs)
+    assert want.startswith(prompt) and prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_default_system_prompt_rule():
+    """The card's examples: no system message gives the default system prompt; a given one
+    replaces it (with or without tools), never both."""
+    user = [{"role": "user", "content": "hi"}]
+    assert render(user).startswith(SYSTEM)
+    own = [{"role": "system", "content": "Be brief."}] + user
+    assert render(own).startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+    with_tools = render(own, tools=[WEATHER_TOOL])
+    assert with_tools.startswith("<|im_start|>system\nBe brief.\n\n# Tools\n")
+    assert "helpful and harmless" not in with_tools

@@ -13,9 +13,12 @@ Two templates ship with the package (``templates/*.jinja``):
 as Hugging Face's ``apply_chat_template``, so engines and data code get identical text without
 importing transformers.
 
-The rules (design.md section 3, the model card in shared/seed):
+The rules (the model card's "Chat Template" section; the paper, section 3.1.2):
 
-- ChatML; with no system message the system turn is ``DEFAULT_SYSTEM_PROMPT``.
+- ChatML; with no system message the system turn is ``DEFAULT_SYSTEM_PROMPT``, as in the card's
+  examples; a given system message replaces it. With tools too: Qwen3's template has no default
+  system prompt, but the card states its default without an exception for tools, so the tools
+  block follows the default prompt the way Qwen3 writes it after a given one.
 - Every user turn ends with a mode flag, ``THINK_FLAG`` or ``NO_THINK_FLAG``. The LAST user turn
   gets the flag of ``enable_thinking`` (default True, as in Qwen3). Every earlier user turn
   gets ``NO_THINK_FLAG``, because its reply is folded to its summary (next rule), which is what
@@ -36,11 +39,14 @@ The rules (design.md section 3, the model card in shared/seed):
   ``<think>\\n{reasoning}\\n</think>\\n\\n{answer}``.
 - Instruct mode has no empty think block; the generation prompt is ``<|im_start|>assistant\\n``
   in both modes.
-- Tools (Qwen3 style): the signatures as JSON lines inside ``<tools></tools>`` in the system
-  turn; assistant ``tool_calls`` (OpenAI format, arguments a dict or a JSON string) as
+- Tools, in the wording of Qwen3's published chat template (the ``# Tools`` block: an
+  instruction line, the signatures as JSON lines inside ``<tools></tools>``, the call format);
+  assistant ``tool_calls`` (OpenAI format, arguments a dict or a JSON string) as
   ``<tool_call>\\n{"name": ..., "arguments": ...}\\n</tool_call>`` after the answer, one line
   break apart; a run of consecutive ``tool`` messages becomes one user turn of
-  ``<tool_response>`` blocks, without a mode flag.
+  ``<tool_response>`` blocks, without a mode flag. One difference from Qwen3: the call's name
+  is written as a JSON string, where Qwen3 pastes it between quotes; the text is the same for
+  any name without quotes or backslashes, and stays valid JSON for the others.
 """
 
 from __future__ import annotations
