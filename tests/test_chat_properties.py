@@ -251,3 +251,30 @@ def test_assistant_mask_of_a_two_turn_conversation(hf_tokenizers):
     assert tokenizer.decode(trained) == "<think>\n2+2 is 4\n</think>\n\n4<|im_end|>"
     _, _, trained = _masked(tokenizer, messages, enable_thinking=False)
     assert tokenizer.decode(trained) == "4<|im_end|>"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(conversations(), st.booleans(), tool_lists)
+def test_every_turn_mask_covers_each_assistant_reply(hf_tokenizers, messages, thinking, tools):
+    tokenizer = hf_tokenizers[True]
+    encoded = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
+        tools=tools, enable_thinking=thinking, train_every_turn=True,
+    )
+    ids, mask = encoded["input_ids"], encoded["assistant_masks"]
+    full, spans = render_training(messages, enable_thinking=thinking, tools=tools, every_turn=True)
+    assert tokenizer.decode(ids) == full
+    assert len(spans) == sum(m["role"] == "assistant" for m in messages)
+    runs, current = [], []
+    for token, keep in zip(ids, mask, strict=True):
+        if keep:
+            current.append(token)
+        elif current:
+            runs, current = runs + [current], []
+    runs += [current] if current else []
+    assert [tokenizer.decode(run) for run in runs] == [full[s:e] for s, e in spans]
+    # Every span is one assistant turn: it follows the assistant header and ends its turn.
+    for start, end in spans:
+        assert full[:start].endswith("<|im_start|>assistant\n") and full[:end].endswith("<|im_end|>")

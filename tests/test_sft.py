@@ -52,7 +52,7 @@ def test_token_mask_from_spans_by_overlap():
     assert token_mask_from_spans(offsets, [(0, 3), (9, 12)]) == [1, 0, 0, 1, 0]
 
 
-def test_loss_mask_covers_exactly_the_final_assistant_turn(tiny_model_dir):
+def test_final_turn_training_masks_only_the_final_assistant_turn(tiny_model_dir):
     engine = LocalEngine(str(tiny_model_dir), device="cpu")
     conversation = {
         "messages": [
@@ -62,6 +62,7 @@ def test_loss_mask_covers_exactly_the_final_assistant_turn(tiny_model_dir):
             {"role": "assistant", "content": "<think>\nnew reasoning\n</think>\n\nNew answer."},
         ],
         "mode": "think",
+        "train_turns": "final",
     }
     example = encode_record(SFTConversation.model_validate(conversation), engine.tokenizer)
     trained = [t for t, m in zip(example.input_ids, example.loss_mask) if m]
@@ -70,9 +71,66 @@ def test_loss_mask_covers_exactly_the_final_assistant_turn(tiny_model_dir):
     context = engine.tokenizer.decode(untrained)
     assert "Old answer." in context and "old reasoning" not in context  # history folded, not trained
     assert context.endswith("<|im_start|>assistant\n\n")  # the prompt before, the newline after the turn
-    # Instruct mode: no think block in the target.
+    # Instruct mode: no think block in the target (one turn: the same under either choice).
     plain = encode_record(record("Say hi.", "Hi!"), engine.tokenizer)
     assert engine.tokenizer.decode([t for t, m in zip(plain.input_ids, plain.loss_mask) if m]) == "Hi!<|im_end|>"
+
+
+def _masked_runs(example) -> list[list[int]]:
+    """The token ids of each contiguous run of trained tokens, in order."""
+    runs, current = [], []
+    for token, trained in zip(example.input_ids, example.loss_mask):
+        if trained:
+            current.append(token)
+        elif current:
+            runs, current = runs + [current], []
+    return runs + [current] if current else runs
+
+
+MULTI_STEP = {
+    "mode": "think",
+    "tools": [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}],
+    "messages": [
+        {"role": "user", "content": "Hello?"},
+        {"role": "assistant", "content": "<think>\ngreet\n</think>\n\nHi there."},
+        {"role": "user", "content": "What time is it?"},
+        {"role": "assistant", "content": "<think>\nneed tool\n</think>\n\n",
+         "tool_calls": [{"name": "get_time", "arguments": {}}]},
+        {"role": "tool", "content": "12:00"},
+        {"role": "assistant", "content": "<think>\nthe tool said noon\n</think>\n\nIt is noon."},
+    ],
+}
+
+
+def test_every_turn_training_masks_each_assistant_turn_and_nothing_else(tiny_model_dir):
+    engine = LocalEngine(str(tiny_model_dir), device="cpu")
+    example = encode_record(SFTConversation.model_validate({**MULTI_STEP, "train_turns": "all"}), engine.tokenizer)
+    runs = [engine.tokenizer.decode(run) for run in _masked_runs(example)]
+    assert runs == [
+        "Hi there.<|im_end|>",  # before the last user turn: folded to its summary, as rendered
+        '<think>\nneed tool\n</think>\n\n<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call><|im_end|>',
+        "<think>\nthe tool said noon\n</think>\n\nIt is noon.<|im_end|>",
+    ]
+    untrained = engine.tokenizer.decode([t for t, m in zip(example.input_ids, example.loss_mask) if not m])
+    for context in ("<tools>", "Hello? /no_think", "What time is it? /think", "<tool_response>\n12:00"):
+        assert context in untrained
+    # The paper's default (records.DEFAULT_TRAIN_TURNS) is every turn; "final" keeps the last only.
+    default = encode_record(SFTConversation.model_validate(MULTI_STEP), engine.tokenizer)
+    assert default.loss_mask == example.loss_mask
+    final = encode_record(SFTConversation.model_validate({**MULTI_STEP, "train_turns": "final"}), engine.tokenizer)
+    assert [engine.tokenizer.decode(run) for run in _masked_runs(final)] == runs[-1:]
+
+
+def test_a_recipe_source_sets_the_trained_turns_of_its_records(tmp_path):
+    from cascade.config.recipe import DataSource
+    from cascade.pipeline.runner import load_sources
+
+    path = tmp_path / "sft.jsonl"
+    path.write_text(json.dumps(MULTI_STEP) + "\n" + json.dumps({**MULTI_STEP, "train_turns": "all"}) + "\n")
+    records, _ = load_sources([DataSource(path=str(path), train_turns="final")], tmp_path, "sft")
+    assert [r.train_turns for r in records] == ["final", "final"]
+    records, _ = load_sources([DataSource(path=str(path))], tmp_path, "sft")
+    assert [r.train_turns for r in records] == [None, "all"]
 
 
 def test_too_long_records_are_dropped(tiny_model_dir):

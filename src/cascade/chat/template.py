@@ -7,7 +7,8 @@ Two templates ship with the package (``templates/*.jinja``):
   add_generation_prompt=True, enable_thinking=...)`` gives the model card's prompts byte for
   byte;
 - ``chat_template(training=True)``: the same text for a finished conversation, plus
-  ``{% generation %}`` markers around the final assistant reply, for assistant-only loss.
+  ``{% generation %}`` markers around the final assistant reply (or, with the template
+  argument ``train_every_turn=True``, around every assistant reply), for assistant-only loss.
 
 ``render`` and ``render_training`` run those templates with jinja2 in the same sandbox settings
 as Hugging Face's ``apply_chat_template``, so engines and data code get identical text without
@@ -116,14 +117,18 @@ def render_training(
     *,
     enable_thinking: bool,
     tools: list | None = None,
+    every_turn: bool = False,
 ) -> tuple[str, list[tuple[int, int]]]:
     """The training text and the ``(start, end)`` character spans of the trained tokens.
 
-    The span covers the final assistant reply: its think block in thinking mode, its answer,
-    its tool calls and its ``<|im_end|>``; not the ``\\n`` after it, which the model never
-    generates. These are the spans ``return_assistant_tokens_mask=True`` turns into a mask.
+    A span covers one assistant reply: its think block where the render keeps one, its
+    answer, its tool calls and its ``<|im_end|>``; not the ``\\n`` after it, which the model
+    never generates. With ``every_turn=False`` only the final reply has a span; with
+    ``every_turn=True`` every assistant reply has one, in order. These are the spans
+    ``return_assistant_tokens_mask=True`` turns into a mask (pass ``train_every_turn=True`` to
+    ``apply_chat_template`` for the second).
     """
-    return _render(messages, enable_thinking, False, tools, True)
+    return _render(messages, enable_thinking, False, tools, True, every_turn)
 
 
 def check_messages(
@@ -226,6 +231,7 @@ def _render(
     add_generation_prompt: bool,
     tools: list | None,
     training: bool,
+    every_turn: bool = False,
 ) -> tuple[str, list[tuple[int, int]]]:
     check_messages(messages, training=training)
     if tools is not None:
@@ -239,6 +245,7 @@ def _render(
             documents=None,
             add_generation_prompt=add_generation_prompt,
             enable_thinking=enable_thinking,
+            train_every_turn=every_turn,
         ):
             recording.pieces.append(piece)
     finally:

@@ -79,6 +79,9 @@ class DataSource(_Config):
     split: str | None = None  # hub or generator split; hub default: train
     limit: int | None = Field(default=None, gt=0)  # keep the first N rows
     weight: float = Field(default=1.0, gt=0)  # upsample factor: rows count `weight` times per epoch
+    # SFT sources: which assistant turns carry loss, "all" or "final", for every record of the
+    # source; None: each record's own `train_turns`, else DEFAULT_TRAIN_TURNS ("all").
+    train_turns: Literal["all", "final"] | None = None
 
     @model_validator(mode="after")
     def _one_origin(self) -> "DataSource":

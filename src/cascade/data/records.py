@@ -20,6 +20,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 Role = Literal["system", "user", "assistant", "tool"]
 Mode = Literal["think", "no_think"]
+# Which assistant turns of an SFT conversation carry loss: every one, or only the final one.
+TrainTurns = Literal["all", "final"]
+# Default "all": in the paper's SFT data every assistant turn is a teacher's response (section
+# 3.2: multi-turn data is made by adding a rewrite turn or concatenating single-turn samples,
+# and the tool-calling data is counted as 1.41M turns in 310K conversations, i.e. each step is
+# a target); training only the final turn would discard most of those responses.
+DEFAULT_TRAIN_TURNS: TrainTurns = "all"
 
 
 class _Record(BaseModel):
@@ -91,6 +98,8 @@ class SFTConversation(_Record):
     id: RecordId | None = None
     source: str | None = None
     tools: list[dict[str, Any]] | None = None
+    # None: DEFAULT_TRAIN_TURNS. A recipe's data source can set it for all of its records.
+    train_turns: TrainTurns | None = None
 
     @field_validator("messages")
     @classmethod

@@ -227,6 +227,9 @@ def load_sources(data: list[DataSource], root: Path, kind: str) -> tuple[list[An
             records = load_dataset_source(source.hub, kind, split=source.split, name=source.name, limit=source.limit)
         else:
             records = load_dataset_source(where, kind, limit=source.limit)
+        if kind == "sft" and source.train_turns is not None:
+            # The recipe's choice for the source wins over what its records say.
+            records = [r.model_copy(update={"train_turns": source.train_turns}) for r in records]
         if Path(where).exists():
             hashes[data_hash_key(source, where)] = file_sha256(Path(where))
         else:

@@ -1,8 +1,10 @@
 """Supervised fine-tuning on chat conversations (one SFT stage of the paper's curriculum).
 
 Each record is rendered with the TRAINING variant of the chat template, which marks the
-characters of the trained assistant text (the final assistant turn, its ``<think>`` block
-included in thinking mode); only tokens overlapping those characters carry loss. Records
+characters of the trained assistant text: every assistant turn, or only the final one, as the
+record's ``train_turns`` says (default ``DEFAULT_TRAIN_TURNS``, "all"; the reason is at its
+definition in ``cascade.data.records``), each with its ``<think>`` block where the render keeps
+one; only tokens overlapping those characters carry loss. Records
 longer than ``max_seq_len`` tokens are DROPPED, not truncated: a cut-off reasoning trace
 would teach the model to stop mid-thought or lose the answer (the paper likewise filters
 truncated responses). Multi-stage SFT is two calls with different data mixes and
@@ -90,12 +92,16 @@ def token_mask_from_spans(offsets: Sequence[tuple[int, int]], spans: Sequence[tu
 def encode_record(record: Any, tokenizer: Any) -> EncodedExample:
     """Render one SFT record (``messages`` + ``mode``) and mark its trained tokens."""
     from cascade.chat.template import render_training
-    from cascade.data.records import record_messages
+    from cascade.data.records import DEFAULT_TRAIN_TURNS, record_messages
 
     mode = _field(record, "mode")
     if mode not in ("think", "no_think"):
         raise CascadeError(f"mode must be 'think' or 'no_think' (got {mode!r})", field="mode")
-    text, spans = render_training(record_messages(record), enable_thinking=mode == "think", tools=_field(record, "tools"))
+    turns = _field(record, "train_turns") or DEFAULT_TRAIN_TURNS
+    if turns not in ("all", "final"):
+        raise CascadeError(f"train_turns must be 'all' or 'final' (got {turns!r})", field="train_turns")
+    text, spans = render_training(record_messages(record), enable_thinking=mode == "think",
+                                  tools=_field(record, "tools"), every_turn=turns == "all")
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     mask = token_mask_from_spans(encoded["offset_mapping"], spans)
     mask[0] = 0  # the first token has no prefix to be predicted from
