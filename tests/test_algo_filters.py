@@ -34,6 +34,14 @@ def test_truncated_reward_per_stage():
     assert truncated_reward("swe") == -1.0  # no parseable patch, like an unparseable one
     assert truncated_reward("math") == 0.0
     assert truncated_reward(None) == 0.0
+    assert truncated_reward("mcq") == 0.0  # a verifier name: its failure score
+    assert truncated_reward("rlhf") is None  # the reward model scores the unfinished text
+
+
+def test_overlong_filter_off_can_keep_the_scored_reward():
+    rewards, valid = apply_overlong([1.5, -0.3, 0.2, -2.0], REASONS, overlong_filter=False, truncated_score=None)
+    assert rewards == [1.5, -0.3, 0.2, -2.0]
+    assert valid == [True] * 4
 
 
 def test_overlong_choice_changes_the_advantages():

@@ -207,3 +207,36 @@ def test_reward_shaping_feeds_the_advantages_not_the_logged_rewards(tiny_model_d
     assert row["reward_mean"] == pytest.approx(sum(raw) / len(raw))
     with pytest.raises(CascadeError, match="group_tanh"):
         small_settings(reward_shaping="tanh")
+
+
+def test_rlhf_scores_a_truncated_reply_with_the_reward_model(tiny_model_dir, tmp_path, monkeypatch):
+    """Paper section 4.3: no overlong filter in RLHF; an unfinished reply gets the reward
+    model's score of its text (here the tiny model itself serves as a causal-LM reward model)."""
+    from cascade.verifiers.reward_model import RewardModelScorer
+
+    seen = {}
+    real_generate, real_overlong = grpo.generate_and_score, grpo.apply_overlong
+
+    def spy_generate(engine, prompts, records, **kwargs):
+        seen["records"], seen["rollout"] = records, real_generate(engine, prompts, records, **kwargs)
+        return seen["rollout"]
+
+    def spy_overlong(*args, **kwargs):
+        seen["rewards"] = real_overlong(*args, **kwargs)[0]
+        return real_overlong(*args, **kwargs)
+
+    monkeypatch.setattr(grpo, "generate_and_score", spy_generate)
+    monkeypatch.setattr(grpo, "apply_overlong", spy_overlong)
+    records = [{"id": f"p{i}", "prompt": f"Say something about {i}.", "verifier": "toy", "ground_truth": None}
+               for i in range(2)]
+    settings = small_settings(reward="rlhf", reward_model=str(tiny_model_dir), max_response_len=4,
+                              think_fraction=0.0)
+    train_grpo(make_engine(tiny_model_dir, settings), records, settings, tmp_path, progress=False)
+    rollout = seen["rollout"]
+    truncated = [i for i, g in enumerate(rollout.generations) if g.finish_reason == "length"]
+    assert truncated and len(truncated) < len(rollout.generations), "pick another seed"
+    scorer = RewardModelScorer(tiny_model_dir)
+    prompts = [[{"role": "user", "content": seen["records"][i]["prompt"]}] for i in truncated]
+    expected = scorer.score(prompts, [rollout.generations[i].text for i in truncated])
+    assert [seen["rewards"][i] for i in truncated] == pytest.approx(expected)
+    assert all(value != 0.0 for value in expected)

@@ -18,7 +18,8 @@ Outcome = Literal["all_correct", "all_wrong", "mixed"]
 
 
 def apply_overlong(
-    rewards: Sequence[float], finish_reasons: Sequence[str], overlong_filter: bool, truncated_score: float = 0.0
+    rewards: Sequence[float], finish_reasons: Sequence[str], overlong_filter: bool,
+    truncated_score: float | None = 0.0,
 ) -> tuple[list[float], list[bool]]:
     """Return ``(rewards, valid)`` after the overlong rule.
 
@@ -26,13 +27,17 @@ def apply_overlong(
     with it off they are valid and their reward becomes ``truncated_score``: the paper's
     "truncated -> 0" for its 0/1 rewards, which is the stage's failure score. A stage whose
     failure score is lower (SWE: -1 for no parseable patch) passes it here, or running
-    into the length limit would beat answering badly.
+    into the length limit would beat answering badly. ``truncated_score=None`` keeps the
+    reward scored on the unfinished text (RLHF: the reward model's score). The per-stage
+    values are ``cascade.verifiers.rewards.TRUNCATED_REPLY``.
     """
     if len(rewards) != len(finish_reasons):
         raise ValueError(f"{len(rewards)} rewards for {len(finish_reasons)} finish reasons")
     truncated = [reason == "length" for reason in finish_reasons]
     if overlong_filter:
         return [float(r) for r in rewards], [not t for t in truncated]
+    if truncated_score is None:
+        return [float(r) for r in rewards], [True] * len(rewards)
     return [truncated_score if t else float(r) for r, t in zip(rewards, truncated)], [True] * len(rewards)
 
 

@@ -38,6 +38,7 @@ from cascade.cluster.verl_data import verl_chat_template
 from cascade.cluster.verl_reward import BATCH_REWARDS
 from cascade.config.recipe import GRPOStage, Recipe, SubStage
 from cascade.errors import CascadeError
+from cascade.verifiers.rewards import truncated_reward
 from cascade.pipeline.runner import RunLayout
 
 VERL_VERSION = "0.9.1"
@@ -256,7 +257,8 @@ def verl_gaps(stage: GRPOStage, substage: str | None = None) -> list[str]:
             "buffer is a length penalty, not a mask), and the reward hook does not see lengths; "
             "truncated responses are trained with the reward they score (0 when <think> never closed)"
         )
-    else:
+    elif truncated_reward(stage.reward) is not None:
+        # A stage that scores a truncated reply as written (RLHF) runs the same in verl.
         gaps.append(
             "truncated -> 0: the reward hook does not see lengths; a response cut inside <think> scores 0 "
             "(no answer), one cut after </think> is scored as written"

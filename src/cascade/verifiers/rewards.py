@@ -1,4 +1,4 @@
-"""The paper's stage rewards (notes section 5), as pure functions over a batch of rollouts.
+"""The paper's stage rewards (sections 4.3-4.7), as pure functions over a batch of rollouts.
 
 Every stage reward has the same keyword-only signature, so a trainer can look one up in
 ``STAGE_REWARDS`` and call it without knowing the stage:
@@ -17,12 +17,14 @@ A stage raises ValueError when an input it needs is missing or the lengths diffe
 
 | stage        | reward |
 |--------------|--------|
-| rlhf         | RM score; language mixing: (lowest RM score in the batch) - 10 |
+| rlhf         | RM score (of the unfinished text too); language mixing: (lowest RM score in the batch) - 10 |
 | if           | binary verifier (unified / instruct-mode IF-RL) |
 | if_thinking  | 1 + sigmoid(z) when all constraints hold, else 0; z = RM score z-scored in its group |
 | math         | 1/0; language mixing: -1 |
 | code         | 1/0; language mixing: 0 |
 | swe          | the swe verifier's score in [-1, 1] |
+
+A reply cut off at the response budget: ``TRUNCATED_REPLY`` below, one entry per stage.
 
 The z-score uses the population standard deviation of the group (GRPO's group
 statistics); a group whose RM scores are all equal gets z = 0.
@@ -147,15 +149,34 @@ def swe_reward(
     return [_score(o) for o in _need("verifier", verifier)]
 
 
-# The reward a truncated rollout gets when a stage does not filter overlong responses: the
-# stage's failure score. 0 for the paper's 0/1 rewards (and its RLHF, which never truncates
-# on purpose); -1 for SWE, where a cut-off reply holds no parseable patch (Eq. 2: -1), and
-# where 0 would pay better than a wrong edit and teach the policy to run out of tokens.
-TRUNCATED_REWARD: dict[str, float] = {"swe": -1.0}
+# How each stage reward treats a reply cut off at the response budget, when the stage does not
+# filter overlong replies (with ``overlong_filter`` on, a truncated reply is masked from the
+# loss in every stage). One entry per stage, the only place this is decided: a number replaces
+# the reply's reward; ``SCORED`` keeps the reward computed from the unfinished text.
+SCORED = None
+TRUNCATED_REPLY: dict[str, float | None] = {
+    # Paper section 4.3: RLHF has no overlong filter; the reward model scores the unfinished
+    # text (the whole text when </think> never came), an implicit length penalty. A fixed 0
+    # could be a bonus on the RM's scale.
+    "rlhf": SCORED,
+    # The paper's "truncated -> 0" (section 4.5.2) for its 0/1 rewards: the failure score.
+    "if": 0.0,
+    "if_thinking": 0.0,
+    "math": 0.0,
+    "code": 0.0,
+    # Eq. 2: a cut-off reply holds no parseable patch, -1; 0 would pay better than a wrong
+    # edit and teach the policy to run out of tokens.
+    "swe": -1.0,
+}
+# Stages scored by each record's own verifier (no stage reward named): the 0/1 failure score.
+TRUNCATED_VERIFIER_REPLY = 0.0
 
 
-def truncated_reward(stage: str | None) -> float:
-    return TRUNCATED_REWARD.get(stage or "", 0.0)
+def truncated_reward(stage: str | None) -> float | None:
+    """The reward of a truncated reply in ``stage`` (None: the reward scored on its text)."""
+    if stage in TRUNCATED_REPLY:
+        return TRUNCATED_REPLY[stage]
+    return TRUNCATED_VERIFIER_REPLY
 
 
 STAGE_REWARDS: dict[str, StageReward] = {
