@@ -69,8 +69,8 @@ def start_checkpoint(recipe: Recipe, stage_name: str, run_dir: str | None = None
     """The Hugging Face checkpoint ``stage_name`` starts from: its parent's ``final/``, or the
     base model (a path or hub id) for a stage whose parent is ``base``."""
     parent = recipe.parent_of(stage_name)
-    if parent == BASE and isinstance(recipe.base_model, str):
-        return recipe.base_model
+    if parent == BASE and recipe.base_model_source is not None:
+        return recipe.base_model_source
     return str(_layout(recipe, run_dir).output(parent))
 
 

@@ -15,7 +15,8 @@ What maps, and how (paper section 3 settings are our defaults):
 - AdamW lr, betas, weight decay, gradient clipping, warmup, constant or cosine schedule;
 - dynamic filtering -> verl's DAPO ``algorithm.filter_groups`` on the training reward;
 - our reward hook (``cascade.cluster.verl_reward.compute_score``) and the mode-aware chat template
-  (``cascade.cluster.verl_data.verl_chat_template``).
+  (``cascade.cluster.verl_data.verl_chat_template``);
+- the stage's RoPE scaling (YaRN, ``Recipe.rope_scaling_for``) -> ``actor_rollout_ref.model.override_config``.
 
 A curriculum runs as one verl job per sub-stage (``stage_phases``). All jobs of a stage share one
 verl checkpoint folder and ``resume_mode=auto``, so each job resumes the previous one's weights,
@@ -237,6 +238,11 @@ def stage_to_verl_overrides(
         "trainer.test_freq": -1,
         "trainer.logger": ["console"],
     }
+    rope = recipe.rope_scaling_for(stage.name)
+    if rope is not None:
+        # verl applies override_config to the actor's Hugging Face config and hands the same
+        # config to its vLLM rollouts, so both train and sample with this YaRN.
+        overrides["actor_rollout_ref.model.override_config"] = {"rope_scaling": rope.as_config()}
     if phase.end_step is not None:
         overrides["trainer.total_training_steps"] = phase.end_step
     if stage.dynamic_filter:
@@ -287,6 +293,8 @@ def hydra_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{hydra_value(v)}" for key, v in value.items()) + "}"
     if isinstance(value, str):
         plain = all(c.isalnum() or c in "_-./" for c in value)
         # Words Hydra would read as another type (null, true, 1e-5, ...) are quoted too.

@@ -46,6 +46,21 @@ class _Config(BaseModel):
 # ---------------------------------------------------------------- base model and data
 
 
+class RopeScaling(_Config):
+    """RoPE scaling of the model, as the model card's config.json block: YaRN stretches the
+    ``original_max_position_embeddings`` window by ``factor`` (the card: factor 2 over 32K for
+    64K-token budgets). ``attention_factor`` None: YaRN's own 0.1 ln(factor) + 1."""
+
+    rope_type: Literal["yarn"] = "yarn"
+    factor: float = Field(gt=1)
+    original_max_position_embeddings: int = Field(gt=0)
+    attention_factor: float | None = Field(default=None, gt=0)
+
+    def as_config(self) -> dict[str, Any]:
+        """The block for a Hugging Face config (``rope_scaling``), without unset keys."""
+        return self.model_dump(exclude_none=True)
+
+
 class InitSpec(_Config):
     """Build a fresh model with ``cascade.models.init_model`` instead of loading one."""
 
@@ -55,15 +70,26 @@ class InitSpec(_Config):
 
 class InitBaseModel(_Config):
     init: InitSpec
+    rope_scaling: RopeScaling | None = None
+
+
+class PathBaseModel(_Config):
+    """A path or hub id with model settings: ``{path: Qwen/Qwen3-8B-Base, rope_scaling: ...}``."""
+
+    path: str
+    rope_scaling: RopeScaling | None = None
 
 
 def _base_model_tag(value: Any) -> str:
-    return "init" if isinstance(value, (dict, InitBaseModel)) else "ref"
+    if isinstance(value, InitBaseModel) or (isinstance(value, dict) and "init" in value):
+        return "init"
+    return "path" if isinstance(value, (dict, PathBaseModel)) else "ref"
 
 
-# A path or hub id (`Qwen/Qwen3-8B-Base`), or `{init: {size: tiny}}`.
+# A path or hub id (`Qwen/Qwen3-8B-Base`), `{path: ..., rope_scaling: ...}`, or
+# `{init: {size: tiny}}` (with an optional `rope_scaling` too).
 BaseModelSpec = Annotated[
-    Union[Annotated[str, Tag("ref")], Annotated[InitBaseModel, Tag("init")]],
+    Union[Annotated[str, Tag("ref")], Annotated[InitBaseModel, Tag("init")], Annotated[PathBaseModel, Tag("path")]],
     Discriminator(_base_model_tag),
 ]
 
@@ -168,6 +194,9 @@ class _StageBase(_Config):
     seed: int | None = None  # None: the recipe's seed
     gradient_checkpointing: bool = False
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # The model's RoPE scaling from this stage on (written into its checkpoint's config.json);
+    # None: the parent's (Recipe.rope_scaling_for).
+    rope_scaling: RopeScaling | None = None
 
     @field_validator("data", mode="before")
     @classmethod
@@ -375,6 +404,29 @@ class Recipe(_Config):
     def eval_suites_for(self, name: str) -> list[str]:
         chosen = self.stage(name).eval
         return list(self.eval) if chosen is None else list(chosen)
+
+    @property
+    def base_rope_scaling(self) -> RopeScaling | None:
+        """The base model section's RoPE scaling (None for a bare path or hub id)."""
+        return getattr(self.base_model, "rope_scaling", None)
+
+    @property
+    def base_model_source(self) -> str | None:
+        """The base model's path or hub id; None when it is built with ``init``."""
+        if isinstance(self.base_model, str):
+            return self.base_model
+        return getattr(self.base_model, "path", None)
+
+    def rope_scaling_for(self, name: str) -> RopeScaling | None:
+        """The RoPE scaling a stage trains with: its own, else its nearest ancestor's, else
+        the base model section's. Checkpoints carry it in config.json, so a child stage
+        keeps what its parent set."""
+        while name != BASE:
+            stage = self.stage(name)
+            if stage.rope_scaling is not None:
+                return stage.rope_scaling
+            name = self.parent_of(name)
+        return self.base_rope_scaling
 
     def stage_seed(self, name: str) -> int:
         seed = self.stage(name).seed

@@ -14,7 +14,7 @@ import random
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from cascade.engine.lean_qwen3 import LeanQwen3
 from cascade.engine.lean_qwen3 import supports as lean_supports
 from cascade.engine.logprobs import entropy_needs_grad, place_columns, shifted_token_logprobs, token_logprobs
 from cascade.engine.optim import OptimConfig, build_optimizer, build_scheduler
+from cascade.engine.rope import apply_rope_scaling, current_rope_scaling, write_rope_scaling
 from cascade.engine.sampling import sample_batch
 from cascade.errors import CascadeError
 from cascade.models.loading import install_chat_template, load_model_and_tokenizer
@@ -161,6 +162,13 @@ class LocalEngine:
         if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
             model.resize_token_embeddings(len(tokenizer))
         return model.to(self.device), tokenizer
+
+    def set_rope_scaling(self, scaling: Mapping[str, Any] | None) -> None:
+        """Apply a RoPE scaling setting (YaRN, ``cascade.engine.rope``) to the model: training,
+        generation and saved checkpoints use it from now on. None changes nothing (a model
+        keeps what its checkpoint's config.json says)."""
+        if scaling is not None:
+            apply_rope_scaling(self.model, scaling)
 
     # -- optimizer -------------------------------------------------------------------------
 
@@ -335,6 +343,8 @@ class LocalEngine:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(str(path))
+        # The model card's `rope_scaling` name too, for readers on transformers 4 (vLLM, verl).
+        write_rope_scaling(path, current_rope_scaling(self.model.config))
         self.tokenizer.save_pretrained(str(path))
         # Templates the tokenizer does not know about (the training variant) must travel
         # with the weights, or the next stage could not build its loss masks.

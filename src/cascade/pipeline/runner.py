@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -261,7 +262,7 @@ def check_data_unchanged(stage: Any, manifest: dict[str, Any], root: Path) -> No
 
 
 def stage_settings(stage: Any, seed: int) -> dict[str, Any]:
-    skip = {"name", "kind", "parent", "data", "eval", "mode_mix", "sampled_pairs"}
+    skip = {"name", "kind", "parent", "data", "eval", "mode_mix", "sampled_pairs", "rope_scaling"}
     values = stage.model_dump(exclude=skip, exclude_none=True)
     values["seed"] = seed
     return values
@@ -280,6 +281,8 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
         raise CascadeError(f"parent '{parent}' has no checkpoint at {parent_path}; run it first")
     seed = recipe.stage_seed(stage.name)
     values = stage_settings(stage, seed)
+    rope_setting = recipe.rope_scaling_for(stage.name)
+    rope = rope_setting.as_config() if rope_setting is not None else None
     manifest: dict[str, Any] = {
         "stage": stage.name, "kind": stage.kind, "parent": parent, "parent_path": str(parent_path),
         "status": "running", "config": stage.model_dump(mode="json"), "seed": seed,
@@ -296,6 +299,7 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
             records = [r for r in records if getattr(r, "mode", None) == stage.mode_mix]
         settings = SFTSettings.from_mapping(values)
         engine = build_engine(parent_path, settings, device=opts.device)
+        engine.set_rope_scaling(rope)
         summary = train_sft(engine, records, settings, stage_dir, progress=opts.progress)
     elif isinstance(stage, RMStage):
         from cascade.trainers.rm import RMSettings, train_rm
@@ -308,6 +312,7 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
                                                                       stage_dir, opts)
             records, hashes = list(records) + sampled, {**hashes, **sampled_hashes}
         engine = build_engine(parent_path, settings, head="score", device=opts.device)
+        engine.set_rope_scaling(rope)
         summary = train_rm(engine, records, settings, stage_dir, progress=opts.progress)
         if sampled_summary is not None:
             summary["sampled_pairs"] = sampled_summary
@@ -321,6 +326,7 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
                 else stage.reward_model
         settings = GRPOSettings.from_mapping(values)
         engine = build_engine(parent_path, settings, device=opts.device)
+        engine.set_rope_scaling(rope)
         engine.configure_optimizer(settings.optim_config(settings.planned_steps(len(rows))))
         summary = train_grpo(engine, rows, settings, stage_dir, progress=opts.progress)
     train_s = time.perf_counter() - started
@@ -444,21 +450,31 @@ def prepare_base(recipe: Recipe, root: Path, echo: Callable[[str], None]) -> Non
     base = root / "base"
     if (base / "config.json").exists():
         return
+    from cascade.engine.rope import write_rope_scaling
+
+    rope = recipe.base_rope_scaling.as_config() if recipe.base_rope_scaling is not None else None
     if isinstance(recipe.base_model, InitBaseModel):
         from cascade.models import init_model
 
         spec = recipe.base_model.init
-        init_model(base, spec.size, seed=recipe.seed if spec.seed is None else spec.seed)
+        tmp = root / ".base.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        init_model(tmp, spec.size, seed=recipe.seed if spec.seed is None else spec.seed)
+        write_rope_scaling(tmp, rope)
+        os.replace(tmp, base)
         echo(f"base model: a fresh {spec.size} model in {base}")
         return
     from cascade.models import load_model_and_tokenizer
 
-    model, tokenizer = load_model_and_tokenizer(recipe.base_model)
+    source = recipe.base_model_source
+    model, tokenizer = load_model_and_tokenizer(source)
     tmp = root / ".base.tmp"
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    write_rope_scaling(tmp, rope)
     os.replace(tmp, base)
-    echo(f"base model: {recipe.base_model} (with the cascade chat template) in {base}")
+    echo(f"base model: {source} (with the cascade chat template) in {base}")
 
 
 def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
