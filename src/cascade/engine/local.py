@@ -254,6 +254,41 @@ class LocalEngine:
                 )
         return [r for r in results if r is not None]
 
+    @torch.inference_mode()
+    def completion_logprobs(self, prompt_ids: list[int], completion_ids: list[int], top_k: int = 0
+                            ) -> list[tuple[float, list[tuple[int, float]]]]:
+        """Per completion token: its log-probability, and the ``top_k`` most likely tokens at
+        that position with theirs, most likely first.
+
+        These are the model's raw log-probabilities (temperature 1, no top-k/top-p), read from
+        one teacher-forced pass over prompt + completion: what the OpenAI API's ``logprobs`` /
+        ``top_logprobs`` report (vLLM's default too), whatever the sampling settings were.
+        """
+        if self.head != "lm":
+            raise RuntimeError("a score-head engine has no token log-probabilities")
+        if not completion_ids:
+            return []
+        if not prompt_ids:
+            raise ValueError("completion_logprobs needs a non-empty prompt (the first token has no context)")
+        ids = torch.tensor([list(prompt_ids) + list(completion_ids)], dtype=torch.long, device=self.device)
+        self.model.eval()
+        with self._compute():
+            if self.lean is not None:
+                logits = self.lean.forward(ids, torch.ones_like(ids))
+            else:
+                logits = self.model(input_ids=ids, use_cache=False).logits
+        start = len(prompt_ids) - 1
+        logp = torch.log_softmax(logits[0, start:start + len(completion_ids)].float(), dim=-1)
+        picked = logp.gather(-1, torch.tensor(completion_ids, device=logp.device).unsqueeze(-1)).squeeze(-1)
+        out: list[tuple[float, list[tuple[int, float]]]] = []
+        top = torch.topk(logp, min(top_k, logp.shape[-1]), dim=-1) if top_k > 0 else None
+        for i, value in enumerate(picked.tolist()):
+            alternatives = []
+            if top is not None:
+                alternatives = list(zip(top.indices[i].tolist(), top.values[i].tolist()))
+            out.append((value, alternatives))
+        return out
+
     # -- training --------------------------------------------------------------------------
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:

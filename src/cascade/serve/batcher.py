@@ -26,6 +26,9 @@ class Job:
     sampling: Any  # cascade.engine.base.SamplingParams without max_new_tokens filled in
     budget: Budget
     result: Future = field(default_factory=Future)  # -> (prompt_ids, Generation)
+    # None: no log-probabilities; k >= 0: each completion token's, with its top k alternatives
+    # (in Generation.meta["token_logprobs"], from LocalEngine.completion_logprobs).
+    logprobs_k: int | None = None
 
 
 class Batcher:
@@ -37,8 +40,8 @@ class Batcher:
         self.thread = threading.Thread(target=self._loop, name="cascade-serve-batcher", daemon=True)
         self.thread.start()
 
-    def submit(self, prompt: str, sampling: Any, budget: Budget) -> Future:
-        job = Job(prompt, sampling, budget)
+    def submit(self, prompt: str, sampling: Any, budget: Budget, logprobs_k: int | None = None) -> Future:
+        job = Job(prompt, sampling, budget, logprobs_k=logprobs_k)
         self.jobs.put(job)
         return job.result
 
@@ -88,4 +91,12 @@ class Batcher:
                     job.result.set_exception(exc)
                 continue
             for (job, ids), gen in zip(members, generations):
+                if job.logprobs_k is not None:
+                    try:
+                        # The stop token is not part of the message, so it gets no entry.
+                        tokens = gen.token_ids[:-1] if gen.finish_reason == "stop" else gen.token_ids
+                        gen.meta["token_logprobs"] = self.engine.completion_logprobs(ids, tokens, job.logprobs_k)
+                    except Exception as exc:
+                        job.result.set_exception(exc)
+                        continue
                 job.result.set_result((ids, gen))

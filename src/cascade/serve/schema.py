@@ -43,7 +43,7 @@ class StreamOptions(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    # Unknown OpenAI fields (logprobs, user, response_format, ...) are accepted and ignored so
+    # Unknown OpenAI fields (user, response_format, ...) are accepted and ignored so
     # stock clients work; the ones that change the output are validated.
     model_config = ConfigDict(strict=True, extra="ignore")
     model: str | None = None
@@ -60,6 +60,16 @@ class ChatRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     enable_thinking: bool | None = None  # shorthand accepted at the top level too
+    # OpenAI's token log-probabilities: `logprobs` asks for them, `top_logprobs` (0-20) for the
+    # most likely alternatives at each position too.
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _top_logprobs_needs_logprobs(self) -> "ChatRequest":
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        return self
 
     @model_validator(mode="after")
     def _last_turn_is_not_assistant(self) -> "ChatRequest":

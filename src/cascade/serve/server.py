@@ -8,7 +8,9 @@ before it returns text, so the deltas are per message part, not per token.
 
 Prompts are rendered by ``cascade.eval.backends.prompt.render_prompt``, the function the
 local eval backend uses, and replies are split losslessly (``cascade.serve.reply``), so a
-served sample equals the in-process one.
+served sample equals the in-process one. ``logprobs``/``top_logprobs`` come back as the OpenAI
+API defines them (``cascade.serve.logprobs``): one entry per generated token (reasoning
+included, the stop token not), with the model's raw log-probabilities.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from cascade.eval.backends.prompt import context_length, render_prompt, strip_stop
 from cascade.serve.batcher import Batcher
+from cascade.serve.logprobs import logprobs_object
 from cascade.serve.reply import split_reply
 from cascade.serve.schema import ChatRequest, parse_request
 
@@ -60,15 +63,21 @@ class ChatService:
         except Exception as exc:  # the template's raise_exception and type errors: the client's fault
             raise BadRequest(f"messages: cannot render the chat template: {exc}") from None
         sampling = SamplingParams(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k, seed=req.seed)
-        prompt_ids, gen = self.batcher.submit(prompt, sampling, lambda n: self._budget(req, n)).result()
+        logprobs_k = (req.top_logprobs or 0) if req.logprobs else None
+        prompt_ids, gen = self.batcher.submit(prompt, sampling, lambda n: self._budget(req, n),
+                                              logprobs_k=logprobs_k).result()
         reply = split_reply(strip_stop(gen.text), tools_offered=bool(req.tools))
         finish = gen.finish_reason
         if reply.tool_calls and finish == "stop":
             finish = "tool_calls"
+        logprobs = None
+        if logprobs_k is not None:
+            tokens = gen.token_ids[:len(gen.meta["token_logprobs"])]
+            logprobs = logprobs_object(self.engine.tokenizer, tokens, gen.meta["token_logprobs"])
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": self.model_name,
-            "choices": [{"index": 0, "message": reply.message(), "finish_reason": finish}],
+            "choices": [{"index": 0, "message": reply.message(), "logprobs": logprobs, "finish_reason": finish}],
             "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": len(gen.token_ids),
                       "total_tokens": len(prompt_ids) + len(gen.token_ids)},
         }
@@ -199,8 +208,12 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
                 deltas.append({"content": msg["content"]})
             if msg.get("tool_calls"):
                 deltas.append({"tool_calls": [dict(c, index=i) for i, c in enumerate(msg["tool_calls"])]})
-            for delta in deltas:
-                self._event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+            logprobs = result["choices"][0].get("logprobs")
+            for i, delta in enumerate(deltas):
+                choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
+                if logprobs is not None and i == len(deltas) - 1:
+                    choice["logprobs"] = logprobs  # every token's entry, with the last part
+                self._event({**base, "choices": [choice]})
             self._event({**base, "choices": [{"index": 0, "delta": {},
                                               "finish_reason": result["choices"][0]["finish_reason"]}]})
             if include_usage:  # OpenAI's convention: a last chunk with no choices
