@@ -159,6 +159,13 @@ def stage_to_verl_overrides(
             "per-sample verl hook does not provide yet; run this stage locally (docs/cluster.md)",
             field=f"stages.{stage.name}.reward",
         )
+    if stage.judge is not None and stage.judge != "lexical":
+        raise CascadeError(
+            f"stage '{stage.name}' scores patches with a served judge, which the per-sample verl hook does not "
+            "call (it would score them lexically); run this stage locally, or set judge: lexical for the "
+            "paper's lexical ablation on verl (docs/cluster.md)",
+            field=f"stages.{stage.name}.judge",
+        )
     if stage.reward_shaping != "none":
         raise CascadeError(
             f"reward_shaping '{stage.reward_shaping}' needs each group's rewards together, which the "

@@ -17,7 +17,7 @@ reward's per-sample shaping from ``cascade.verifiers.rewards``:
 | ``if``        | 1 when every constraint holds, else 0 |
 | ``math``      | 1/0; language mixing in trace or answer: -1 |
 | ``code``      | 1/0; language mixing: 0 |
-| ``swe``       | the swe verifier's score in [-1, 1] (lexical; a judge needs the local trainer) |
+| ``swe``       | the swe verifier's score in [-1, 1] (lexical: ``judge: lexical``; a served judge needs the local trainer) |
 
 Not per-sample, hence refused here: ``rlhf`` (reward-model score, and language mixing gets the
 *batch* minimum - 10) and ``if_thinking`` (sigmoid of the RM score z-scored in its *group*). They

@@ -15,7 +15,9 @@ Serve a local checkpoint as an OpenAI-compatible chat-completions API
 Thinking is on by default; turn it off per request with
 {"chat_template_kwargs": {"enable_thinking": false}}. The reasoning comes back as
 message.reasoning_content, the answer as message.content (null when the budget ran out
-inside the reasoning). Temperature 0 is greedy decoding. Requests in flight at the same
+inside the reasoning). Temperature 0 is greedy decoding. "logprobs": true (with "top_logprobs": 0-20)
+returns each generated token's log-probability as the OpenAI API defines it (the model's
+raw distribution, so a served checkpoint can be a reward judge). Requests in flight at the same
 time are decoded as one batch (--max-batch, --batch-window-ms). Bad requests get a 4xx JSON error
 naming the field. Binds to 127.0.0.1 unless --host says otherwise; there is no
 authentication, so think twice before --host 0.0.0.0.

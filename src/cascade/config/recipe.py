@@ -263,6 +263,42 @@ class RMStage(_StageBase):
     sampled_pairs: SampledPairs | None = None  # add pairs rated from the parent policy's replies
 
 
+class JudgeEndpoint(_Config):
+    """A judge model behind an OpenAI-compatible chat server that returns log-probabilities
+    (`cascade serve`, vLLM, ...), read out as P("YES") (``cascade.verifiers.judge``)."""
+
+    base_url: str  # e.g. http://127.0.0.1:8001/v1
+    model: str  # the name the server knows the judge by
+    api_key_env: str | None = None  # environment variable holding the API key, if the server needs one
+    prompt_file: str | None = None  # a template with {issue}, {gold_patch} and {model_patch}; None: ours
+    concurrency: int = Field(default=8, ge=1)  # requests in flight at once
+    timeout_s: float = Field(default=120.0, gt=0)  # per request
+    retries: int = Field(default=2, ge=0)  # per item, after the first try
+    max_tokens: int = Field(default=1024, ge=1)  # room to reason before the verdict
+    temperature: float = Field(default=0.0, ge=0)
+    top_logprobs: int = Field(default=20, ge=1, le=20)
+    enable_thinking: bool | None = None  # sent as chat_template_kwargs.enable_thinking when set
+    # The reward of a patch the judge could not score after its retries (each one is counted
+    # in the step's metrics, judge_errors): never the lexical score in disguise.
+    fallback_reward: float = Field(default=0.0, ge=-1, le=1)
+    # A step whose share of failed judge calls passes this stops training with an error.
+    max_error_share: float = Field(default=0.25, ge=0, le=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value
+
+
+# `lexical`: the SWE-RL lexical similarity in place of a judge, the paper's ablation (Table 12).
+LEXICAL = "lexical"
+JudgeSpec = Union[Literal["lexical"], JudgeEndpoint]
+# Stage rewards that score part of their replies with a judge model.
+REWARDS_WITH_JUDGE = ("swe",)
+
+
 class SubStage(_Config):
     """One step of a length curriculum; unset knobs keep the stage's value. Every entry but
     the last ends by ``until_step`` (stage steps done) or ``until_truncated_below`` (share of
@@ -286,6 +322,7 @@ class GRPOStage(_StageBase):
     group_size: int = Field(default=8, ge=2)
     reward: str | None = None  # None: score each record with its own `verifier`
     reward_model: str | None = None
+    judge: JudgeSpec | None = None  # the swe reward's judge, or `lexical` (the paper's ablation)
     think_fraction: float = Field(default=1.0, ge=0, le=1)
     temperature: float = Field(default=1.0, gt=0)
     top_p: float = Field(default=0.95, gt=0, le=1)
@@ -312,6 +349,13 @@ class GRPOStage(_StageBase):
     def _grpo_checks(self) -> "GRPOStage":
         if self.reward in REWARDS_NEEDING_RM and self.reward_model is None:
             raise PathError(("reward_model",), f"reward '{self.reward}' scores with a reward model: set reward_model")
+        if self.reward in REWARDS_WITH_JUDGE and self.judge is None:
+            raise PathError(("judge",), f"reward '{self.reward}' scores non-exact patches with a judge model: set "
+                                        "judge ({base_url, model} of an OpenAI-compatible server), or judge: lexical "
+                                        "for the paper's lexical-similarity ablation")
+        if self.judge is not None and self.reward not in REWARDS_WITH_JUDGE:
+            raise PathError(("judge",), f"only the {', '.join(REWARDS_WITH_JUDGE)} reward uses a judge "
+                                        f"(this stage's reward: {self.reward})")
         self._check_curriculum()
         return self
 

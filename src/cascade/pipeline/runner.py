@@ -262,7 +262,7 @@ def check_data_unchanged(stage: Any, manifest: dict[str, Any], root: Path) -> No
 
 
 def stage_settings(stage: Any, seed: int) -> dict[str, Any]:
-    skip = {"name", "kind", "parent", "data", "eval", "mode_mix", "sampled_pairs", "rope_scaling"}
+    skip = {"name", "kind", "parent", "data", "eval", "mode_mix", "sampled_pairs", "rope_scaling", "judge"}
     values = stage.model_dump(exclude=skip, exclude_none=True)
     values["seed"] = seed
     return values
@@ -328,7 +328,8 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
         engine = build_engine(parent_path, settings, device=opts.device)
         engine.set_rope_scaling(rope)
         engine.configure_optimizer(settings.optim_config(settings.planned_steps(len(rows))))
-        summary = train_grpo(engine, rows, settings, stage_dir, progress=opts.progress)
+        reward_fn = judged_reward_fn(stage, settings.reward_model) if stage.judge is not None else None
+        summary = train_grpo(engine, rows, settings, stage_dir, progress=opts.progress, reward_fn=reward_fn)
     train_s = time.perf_counter() - started
 
     eval_started = time.perf_counter()
@@ -343,6 +344,33 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
     })
     write_json_atomic(stage_dir / MANIFEST, manifest)
     return manifest
+
+
+def judged_reward_fn(stage: GRPOStage, reward_model: str | None = None) -> Any:
+    """The stage reward with the stage's judge: a served model's P("YES"), or ``lexical``."""
+    from cascade.trainers.rollout import JudgedRewards, stage_reward_fn
+
+    spec = stage.judge
+    if spec is None or spec == "lexical":
+        return stage_reward_fn(stage.reward, reward_model=reward_model, judge=spec)
+    from cascade.verifiers.judge import JudgeClient
+    from cascade.verifiers.swe import check_judge_template
+
+    template = None
+    if spec.prompt_file is not None:
+        try:
+            template = Path(spec.prompt_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CascadeError(f"cannot read the judge prompt: {exc.strerror or exc}", file=spec.prompt_file,
+                               field=f"stages.{stage.name}.judge.prompt_file") from None
+        check_judge_template(template, file=spec.prompt_file)
+    client = JudgeClient(spec.base_url, spec.model, api_key_env=spec.api_key_env, concurrency=spec.concurrency,
+                         timeout_s=spec.timeout_s, retries=spec.retries, max_tokens=spec.max_tokens,
+                         temperature=spec.temperature, top_logprobs=spec.top_logprobs,
+                         enable_thinking=spec.enable_thinking)
+    judged = JudgedRewards(client, template=template, fallback_reward=spec.fallback_reward,
+                           max_error_share=spec.max_error_share)
+    return stage_reward_fn(stage.reward, reward_model=reward_model, judge=judged)
 
 
 def _sampled_pairs(stage: RMStage, parent_path: Path, settings: Any, root: Path, stage_dir: Path,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -419,6 +420,11 @@ def _rollout_metrics(seen: _Rollouts) -> dict[str, float]:
         "truncated_share": sum(g.finish_reason == "length" for g in seen.generations) / n,
         "generated_tokens": float(sum(lengths)),
     }
+    # How each reward was reached (exact / lexical / judge / judge_fallback for SWE): a judge
+    # that failed shows up here as a count, never as a silent change of score.
+    methods = Counter(str(r.details.get("method")) for r in seen.results if r.details.get("method"))
+    for method, count in sorted(methods.items()):
+        metrics[f"reward_method/{method}"] = float(count)
     by_key: dict[str, list[tuple[float, bool]]] = {}
     for record, mode, reward, result in zip(seen.records, seen.modes, seen.rewards, seen.results):
         by_key.setdefault(f"{record_domain(record)}/{mode}", []).append((reward, result.passed))

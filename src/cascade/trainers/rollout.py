@@ -138,11 +138,16 @@ _VERIFIER_STAGES = {"if", "if_thinking", "math", "code", "swe"}
 _MIXING_STAGES = {"rlhf", "math", "code"}
 
 
-def stage_reward_fn(stage: str, *, reward_model: str | None = None, device: str = "cpu") -> RewardFn:
+def stage_reward_fn(stage: str, *, reward_model: str | None = None, device: str = "cpu",
+                    judge: Any = None) -> RewardFn:
     """A ``RewardFn`` for a paper stage: gathers what ``STAGE_REWARDS[stage]`` reads
     (verifier outcomes through the batch API, RM scores, language-mixing flags, group ids)
     and returns the stage reward as each rollout's ``score``; ``passed`` stays the
-    verifier's verdict (False for RLHF, which has no verifier)."""
+    verifier's verdict (False for RLHF, which has no verifier).
+
+    ``judge`` (the ``swe`` stage): a ``JudgedRewards``, which puts a judge model's P("YES")
+    in place of the lexical score of every patch that is neither exact nor empty (paper Eq. 2),
+    or the string ``"lexical"``, which keeps the lexical score (the paper's ablation)."""
     from cascade.verifiers.batch import score_batch
     from cascade.verifiers.language_mixing import detect_language_mixing, prompt_text
     from cascade.verifiers.rewards import STAGE_REWARDS
@@ -158,8 +163,14 @@ def stage_reward_fn(stage: str, *, reward_model: str | None = None, device: str 
         scorer = RewardModelScorer(reward_model, device=device)
     reward = STAGE_REWARDS[stage]
 
+    judged = judge if isinstance(judge, JudgedRewards) else None
+    if judge is not None and judged is None and judge != "lexical":
+        raise CascadeError(f"judge must be a JudgedRewards or 'lexical' (got {type(judge).__name__})", field="judge")
+
     def score(records: Sequence[Mapping[str, Any]], completions: Sequence[str]) -> list[VerifyResult]:
         verdicts = score_batch(records, completions) if stage in _VERIFIER_STAGES else None
+        if judged is not None and verdicts is not None:
+            verdicts = judged.rejudge(records, verdicts)
         rm_scores = None
         if scorer is not None:
             rm_scores = scorer.score([record_messages(r, i) for i, r in enumerate(records)], completions)
@@ -181,6 +192,58 @@ def stage_reward_fn(stage: str, *, reward_model: str | None = None, device: str 
         return out
 
     return score
+
+
+class JudgedRewards:
+    """The SWE reward's "otherwise" case scored by a judge model (``cascade.verifiers.judge``).
+
+    The batch API's workers score every patch (parsing and applying model-written edits stays
+    out of this process) and mark the non-exact, non-empty ones ``method: lexical``; those are
+    sent to the judge, ``client.concurrency`` at a time, and get its P("YES"): ``method: judge``,
+    the lexical score kept as ``details["lexical"]`` for comparison. An item the judge could not
+    score after its retries gets ``fallback_reward``, ``method: judge_fallback``, the error in
+    ``details["judge_error"]`` and ``VerifyResult.error == "judge_error"``; ``errors`` and
+    ``calls`` count them. A batch whose failed share passes ``max_error_share`` raises: a judge
+    that is down must stop training, not quietly turn the reward into a constant.
+    """
+
+    def __init__(self, client: Any, *, template: str | None = None, fallback_reward: float = 0.0,
+                 max_error_share: float = 0.25) -> None:
+        self.client = client
+        self.template = template
+        self.fallback_reward = fallback_reward
+        self.max_error_share = max_error_share
+        self.calls = 0
+        self.errors = 0
+
+    def rejudge(self, records: Sequence[Mapping[str, Any]], verdicts: Sequence[VerifyResult]) -> list[VerifyResult]:
+        from cascade.verifiers.swe import judge_gold_patch, judge_issue, judge_prompt
+
+        out = list(verdicts)
+        todo = [i for i, v in enumerate(verdicts) if v.details.get("method") == "lexical" and v.error is None]
+        if not todo:
+            return out
+        prompts = [judge_prompt(judge_issue(records[i]), judge_gold_patch(records[i]), verdicts[i].details["patch"],
+                                self.template) for i in todo]
+        answers = self.client.ask(prompts)
+        failed = 0
+        for i, answer in zip(todo, answers):
+            base = verdicts[i]
+            details = {**base.details, "lexical": base.score, "judge_attempts": answer.attempts}
+            if answer.p_yes is None:
+                failed += 1
+                details.update(method="judge_fallback", judge_error=answer.error)
+                out[i] = VerifyResult(self.fallback_reward, False, details, "judge_error", base.seconds)
+            else:
+                details["method"] = "judge"
+                out[i] = VerifyResult(answer.p_yes, False, details, None, base.seconds)
+        self.calls += len(todo)
+        self.errors += failed
+        if failed > self.max_error_share * len(todo):
+            first = next(a.error for a in answers if a.p_yes is None)
+            raise CascadeError(f"the judge failed {failed} of {len(todo)} calls in one batch (more than "
+                               f"max_error_share {self.max_error_share:g}); first error: {first}", field="judge")
+        return out
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``swe``: execution-free reward for Agentless-style code repair (paper Eq. 2, notes 5.5).
+"""``swe``: execution-free reward for Agentless-style code repair (paper section 4.7, Eq. 2).
 
 The answer holds SEARCH/REPLACE edits inside fenced blocks (```` ```diff ````)::
 
@@ -32,7 +32,15 @@ files is compared as written.
 
 ``passed`` is True only for an exact match: without running tests nothing else is a
 verified fix. A judge callable cannot cross a process boundary, so the batch API (worker
-processes) always uses the lexical score; use a judge by calling the verifier in-process.
+processes) scores the "otherwise" case lexically and marks it ``details["method"] ==
+"lexical"``; a GRPO stage with a judge (``cascade.trainers.rollout.stage_reward_fn``) then
+asks the judge server about exactly those items (``judge_prompt(judge_issue(record), gold,
+details["patch"])``) and puts its P("YES") in their place.
+
+The judge prompt: the paper's own wording (Appendix C.2) is not reproduced here; the built-in
+template is ours and has the structure the paper states (the issue, the reference patch, the
+candidate patch; a verdict as ``<judgement>YES</judgement>`` or ``<judgement>NO</judgement>``).
+A recipe can supply the exact text as a template file (``judge.prompt_file``).
 """
 
 from __future__ import annotations
@@ -301,20 +309,55 @@ def _minus(lines: list[str], drop: Counter[str]) -> list[str]:
     return kept
 
 
-def judge_prompt(issue: str, gold_patch: str, model_patch: str) -> str:
-    """The question put to an LLM judge (in the spirit of the paper's App. C.2)."""
-    return (
-        "You are reviewing a proposed fix for a software issue.\n\n"
-        "Below are the issue, a reference patch known to resolve it, and a candidate patch. "
-        "The candidate does not need to match the reference line by line; decide whether it "
-        "would resolve the issue as well as the reference does, without breaking other "
-        "behaviour.\n\n"
-        f"<issue>\n{issue}\n</issue>\n\n"
-        f"<reference_patch>\n{gold_patch}\n</reference_patch>\n\n"
-        f"<candidate_patch>\n{model_patch}\n</candidate_patch>\n\n"
-        "Think it through briefly, then give your verdict as <judgement>YES</judgement> or "
-        "<judgement>NO</judgement>."
-    )
+DEFAULT_JUDGE_TEMPLATE = (
+    "You are reviewing a proposed fix for a software issue.\n\n"
+    "Below are the issue, a reference patch known to resolve it, and a candidate patch. "
+    "The candidate does not need to match the reference line by line; decide whether it "
+    "would resolve the issue as well as the reference does, without breaking other "
+    "behaviour.\n\n"
+    "<issue>\n{issue}\n</issue>\n\n"
+    "<reference_patch>\n{gold_patch}\n</reference_patch>\n\n"
+    "<candidate_patch>\n{model_patch}\n</candidate_patch>\n\n"
+    "Think it through briefly, then give your verdict as <judgement>YES</judgement> or "
+    "<judgement>NO</judgement>."
+)
+_TEMPLATE_FIELDS = ("issue", "gold_patch", "model_patch")
+
+
+def check_judge_template(template: str, *, file: str | None = None) -> None:
+    """Raise CascadeError unless ``template`` uses exactly the fields {issue}, {gold_patch}
+    and {model_patch} (other braces doubled, as in ``str.format``)."""
+    import string
+
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise CascadeError(f"not a format template: {exc}", file=file, field="judge.prompt_file") from None
+    if fields != set(_TEMPLATE_FIELDS):
+        raise CascadeError(f"the judge template must use {{issue}}, {{gold_patch}} and {{model_patch}} (uses "
+                           f"{', '.join(sorted(fields)) or 'none'}); write other braces doubled",
+                           file=file, field="judge.prompt_file")
+
+
+def judge_prompt(issue: str, gold_patch: str, model_patch: str, template: str | None = None) -> str:
+    """The question put to an LLM judge (``template``: ``DEFAULT_JUDGE_TEMPLATE`` when None)."""
+    return (template or DEFAULT_JUDGE_TEMPLATE).format(issue=issue, gold_patch=gold_patch, model_patch=model_patch)
+
+
+def judge_issue(record: Mapping[str, Any]) -> str:
+    """The issue text a judge sees: ``meta.issue``, else the record's prompt."""
+    meta = record.get("meta") or {}
+    if meta.get("issue"):
+        return str(meta["issue"])
+    if record.get("prompt"):
+        return str(record["prompt"])
+    users = [m.get("content", "") for m in record.get("messages") or [] if m.get("role") == "user"]
+    return str(users[-1]) if users else ""
+
+
+def judge_gold_patch(record: Mapping[str, Any]) -> str:
+    """The record's gold patch, as the judge sees it."""
+    return _ground_truth(record)[1]
 
 
 def _ground_truth(record: Mapping[str, Any]) -> tuple[dict[str, str], str]:
@@ -367,8 +410,7 @@ class SweVerifier(Verifier):
         meta = record.get("meta") or {}
         judge = meta.get("judge") if callable(meta.get("judge")) else self.judge
         if judge is not None:
-            issue = str(meta.get("issue") or record.get("prompt") or "")
-            p_yes = float(judge(judge_prompt(issue, gold, patch)))
+            p_yes = float(judge(judge_prompt(judge_issue(record), gold, patch)))
             if not 0.0 <= p_yes <= 1.0:
                 raise ValueError(f"the judge returned P(YES)={p_yes}, outside [0, 1]")
             return VerifyResult(p_yes, False, {**details, "method": "judge"})
