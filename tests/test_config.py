@@ -80,7 +80,7 @@ def test_valid_recipe_loads_into_typed_objects_with_defaults(recipe_dir):
 
     sft, rlhf, math = recipe.stages
     assert isinstance(sft, SFTStage) and isinstance(math, GRPOStage)
-    # Paper defaults (paper-notes sections 2.2, 3, 5).
+    # Paper defaults (Appendix D.1, sections 4.1.2 and 4.3-4.7).
     assert (sft.lr, sft.epochs, sft.scheduler, sft.weight_decay) == (5e-5, 1, "cosine", 1e-4)
     assert sft.adam_betas == (0.9, 0.95) and sft.mode_mix == "both" and sft.packing is False
     assert sft.data[0].path == "sft.jsonl" and sft.data[0].weight == 2.0

@@ -9,7 +9,7 @@ import pytest
 from cascade.errors import CascadeError
 from cascade.eval.benchmarks import BENCHMARKS, get_benchmark, parse_benchmark_spec
 
-# Row counts documented in shared/data/README.md (MBPP: the test split 11-510; LCB: the
+# Row counts of the public data copies the tests read (MBPP: the test split 11-510; LCB: the
 # local file holds the 279 v5-window problems only).
 EXPECTED = {
     "aime24": 30, "aime25": 30, "math500": 500, "gsm8k": 1319, "mmlu_pro": 12030, "ifeval": 541,

@@ -33,7 +33,7 @@ IFBENCH_EXPECTED_DISAGREEMENTS = (
     else {}
 )
 
-# The published figures (shared/data/README.md), to prove the reference files were read right.
+# The figures published with the reference outputs, to prove the reference files were read right.
 OFFICIAL_FIGURES = {
     "ifeval": {
         "prompt_strict": 415,

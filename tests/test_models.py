@@ -34,7 +34,7 @@ from cascade.models.tiny import build_model, resolve_dims  # noqa: E402
 
 torch.set_num_threads(1)
 
-# The model card's single-turn prompts (shared/seed), the golden reference for the template.
+# The model card's single-turn prompts (its Chat Template section), the golden reference for the template.
 CARD_THINKING = (
     "<|im_start|>system\nYou are a helpful and harmless assistant.<|im_end|>\n"
     "<|im_start|>user\ncalculate 1+1? /think<|im_end|>\n<|im_start|>assistant\n"

@@ -1,4 +1,4 @@
-"""The packaged paper recipes load, plan offline, and carry the numbers of paper-notes.md."""
+"""The packaged paper recipes load, plan offline, and carry the paper's numbers."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_unified_rl_numbers():
         for n, s in rl.items()
     }
     assert got == expected
-    for s in rl.values():  # notes 3: strict on-policy, no KL, no entropy, token-level loss; batch 128
+    for s in rl.values():  # paper 4.1.2: strict on-policy, no KL, no entropy, token-level loss; batch 128
         assert (s.ppo_epochs, s.kl_coef, s.entropy_coef, s.loss_agg, s.batch_size) == (1, 0.0, 0.0, "token_mean", 128)
         assert s.top_p == 0.95
     assert rl["rlhf"].reward_model == RM and rl["rlhf"].overlong_filter is False

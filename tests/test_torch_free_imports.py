@@ -1,4 +1,4 @@
-"""The torch-free core must import without torch or transformers (design.md section 2).
+"""The torch-free core must import without torch or transformers (the project's rule: verifiers, chat format, config and data schemas).
 
 Runs in a fresh interpreter, because this test process may already hold torch. Every
 submodule of the torch-free packages is found with pkgutil, so new modules are covered

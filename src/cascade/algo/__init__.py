@@ -1,4 +1,4 @@
-"""The GRPO algorithm as small pure functions (design.md section 2).
+"""The GRPO algorithm as small pure functions (paper section 4.1.2).
 
 Advantages, filters, mode mixing and the curriculum are torch-free; only ``losses`` imports
 torch, so import it explicitly (``from cascade.algo.losses import ...``) where torch is fine.

@@ -1,6 +1,6 @@
 """Split a model completion into reasoning, answer and tool calls.
 
-Torch-free. The rules follow the chat format (design.md section 3, ``cascade.chat.template``):
+Torch-free. The rules follow the chat format (the model card's Chat Template section, ``cascade.chat.template``):
 thinking replies are ``<think>...</think>`` followed by the answer; a ``<think>`` that never
 closes means the model ran out of budget mid-thought, so there is no answer. Tool calls come
 after the answer as ``<tool_call>\n{"name": ..., "arguments": {...}}\n</tool_call>`` blocks,

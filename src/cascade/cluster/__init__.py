@@ -1,4 +1,4 @@
-"""The cluster path: a GRPO stage run as a verl (0.9.1) job (design.md section 5, docs/cluster.md).
+"""The cluster path: a GRPO stage run as a verl (0.9.1) job (docs/cluster.md).
 
 - ``verl_data``:   prompt records -> verl's RL parquet, with each prompt's mode baked in;
 - ``verl_config``: a stage (or curriculum sub-stage) -> verl trainer overrides;

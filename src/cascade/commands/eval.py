@@ -27,7 +27,7 @@ EPILOG = """\
 examples:
   # a tiny model on CPU, small slices, short budget
   cascade eval --model runs/tiny/final --benchmarks gsm8k:2,ifeval:1 --limit 20 \\
-      --max-tokens 256 --data-dir ../shared/data --out evals/tiny
+      --max-tokens 256 --data-dir data --out evals/tiny
 
   # the paper's protocol on a GPU with vLLM (YaRN x2 for the 64K budget)
   cascade eval --model nvidia/Nemotron-Cascade-8B --backend vllm --yarn-factor 2 \\
@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="openai backend: seconds per request before it is retried (default 600)")
     p.add_argument("--max-retries", type=int, default=5,
                    help="openai backend: retries on 429, 5xx, timeouts, with exponential backoff (default 5)")
-    p.add_argument("--data-dir", help="benchmark files laid out like shared/data (default $CASCADE_DATA_DIR or ./data)")
+    p.add_argument("--data-dir", help="benchmark files, each at its benchmark's default path, e.g. aime25/test.jsonl (default $CASCADE_DATA_DIR or ./data)")
     p.add_argument("--out", default="evals/latest", help="output directory (default evals/latest)")
     p.add_argument("--temperature", type=float, default=0.6, help="0 is greedy decoding (default 0.6)")
     p.add_argument("--top-p", type=float, default=0.95)

@@ -1,7 +1,7 @@
 """The recipe as typed objects: a base model, named eval suites and an ordered list of stages.
 
 Each stage is an ``sft``, ``rm`` or ``grpo`` stage (a union discriminated by ``kind``).
-Defaults follow the paper (docs/recipes.md cites paper-notes.md for each); knobs the paper
+Defaults follow the paper (docs/recipes.md cites the paper for each); knobs the paper
 does not state get a conservative default that the docs mark as ours. Every model forbids
 unknown keys, so a typo is an error instead of a silently ignored setting. Torch-free.
 

@@ -1,6 +1,6 @@
 """Benchmark metrics over k samples per prompt (torch-free).
 
-Conventions follow the model card's protocol (paper-notes section 7): pass@1 averaged over k
+Conventions follow the model card's protocol (paper section 2 and Appendix B): pass@1 averaged over k
 samples ("avg@k"), the unbiased pass@k estimator, majority voting over extracted answers,
 and the standard error of the per-seed accuracies.
 """

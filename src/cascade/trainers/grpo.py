@@ -1,4 +1,4 @@
-"""The GRPO trainer with the paper's semantics (paper-notes.md section 3).
+"""The GRPO trainer with the paper's semantics (paper section 4.1.2).
 
 One step: draw prompts, give each a mode, sample G rollouts per prompt, score them
 (overlapping generation and scoring), apply the overlong rule, compute group advantages,

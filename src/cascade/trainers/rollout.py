@@ -132,7 +132,7 @@ class PromptStream:
 
 
 # Stages whose reward reads a reward model, the verifier, or the language-mixing flag
-# (notes section 5: RLHF and thinking IF-RL use the RM; RLHF, math and code penalise mixing).
+# (paper sections 4.3-4.6: RLHF and thinking IF-RL use the RM; RLHF, math and code penalise mixing).
 _RM_STAGES = {"rlhf", "if_thinking"}
 _VERIFIER_STAGES = {"if", "if_thinking", "math", "code", "swe"}
 _MIXING_STAGES = {"rlhf", "math", "code"}

@@ -1,6 +1,6 @@
 """Language mixing (code-switching): words in a writing script the prompt does not use.
 
-The paper penalises a response whose language drifts from the prompt's (notes section 3)
+The paper penalises a response whose language drifts from the prompt's (paper sections 4.3, 4.5, 4.6)
 but does not say how it detects it. Here the signal is the writing script, read from
 code-point ranges (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, the main Indic
 scripts, Thai, Georgian, Hangul, Hiragana/Katakana, Han): cheap, deterministic and

@@ -10,7 +10,7 @@ reward model's own chat template. Two checkpoint kinds are read:
 
 Only the final answer is scored (the text after ``</think>``); when the reasoning never
 closes, the whole text is scored: the RM never saw raw traces, so a runaway trace scores
-badly, which is the paper's implicit penalty for unfinished answers (notes 5.1).
+badly, which is the paper's implicit penalty for unfinished answers (paper section 4.3).
 
 The template is applied with ``enable_thinking=False``: a Qwen3-style template then
 renders the assistant turn as a plain answer with no think block and no mode flag logic

@@ -1,7 +1,7 @@
 """The vllm backend: offline ``LLM.generate`` on GPU (``pip install cascade-rl[vllm]``).
 
 YaRN rope scaling follows the model card: factor 2 over the 32K original window for
-64K-token reasoning budgets (paper-notes 1 and 7.3); the context then defaults to
+64K-token reasoning budgets (the model cards, and the evaluation scripts the cards link); the context then defaults to
 factor x 32K. Prompts are rendered with the cascade chat template, as on every other path.
 Each request carries its own seed, so a sample does not depend on its batch-mates.
 """

@@ -1,7 +1,8 @@
-"""The benchmark registry, with the model card's protocol (paper-notes section 7).
+"""The benchmark registry, with the model card's protocol (paper Appendix B, the model card).
 
 Defaults per benchmark: k samples (avg@k), token budget and mode. Data paths are relative
-to a data dir laid out like ``shared/data`` (``--data-dir`` or ``$CASCADE_DATA_DIR``).
+to a data dir (``--data-dir`` or ``$CASCADE_DATA_DIR``); each benchmark's ``default_path``
+below says where its file goes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ BENCHMARKS: dict[str, Benchmark] = {
                   category_field="subject"),
         Benchmark("gsm8k", "math", load_gsm8k, "gsm8k/test.jsonl", k=1, hub_id="openai/gsm8k"),
         Benchmark("gpqa_diamond", "mcq", load_gpqa, "gpqa/gpqa_diamond.csv", k=8, hub_id="Idavidrein/gpqa",
-                  category_field="category", notes=["GPQA is distributed password-protected; not in shared/data"]),
+                  category_field="category", notes=["GPQA is distributed password-protected; not in the public data copies"]),
         Benchmark("mmlu", "mcq", load_mmlu, "mmlu/test.jsonl", k=1, hub_id="cais/mmlu", category_field="category"),
         Benchmark("mmlu_pro", "mcq", load_mmlu_pro, "mmlu_pro/test_questions_from_eval_results.jsonl", k=1,
                   hub_id="TIGER-Lab/MMLU-Pro", category_field="category"),

@@ -27,7 +27,7 @@ class Benchmark:
     name: str
     verifier: str
     loader: Loader
-    default_path: str  # relative to the data dir, in the layout of ../shared/data
+    default_path: str  # relative to the data dir (--data-dir), e.g. aime25/test.jsonl
     k: int = 1  # samples per prompt (avg@k), from the paper's protocol
     max_tokens: int = 65536  # the paper's budget; CPU users pass --max-tokens
     mode: Mode = "think"  # unified models: IFEval runs in instruct mode
@@ -41,7 +41,7 @@ class Benchmark:
         if not target.exists():
             hint = f" (hub id: {self.hub_id}; download it where a hub is reachable)" if self.hub_id else ""
             raise CascadeError(f"benchmark data for '{self.name}' not found at {target}{hint}; "
-                               "pass --data-dir DIR with the layout of shared/data")
+                               "pass --data-dir DIR holding it at that path")
         records = self.loader(target)
         if not records:
             raise CascadeError(f"no prompts loaded for '{self.name}'", file=str(target))

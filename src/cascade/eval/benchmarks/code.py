@@ -14,7 +14,7 @@ STDIN_INSTRUCTION = ("Read the input from standard input, solve the problem, and
                      "standard output. Put your complete Python program in one ```python block.")
 STARTER_INSTRUCTION = "Complete the following starter code and put the whole solution in one ```python block:"
 
-# paper-notes 7.3: v5 = 2024-08-01..2025-02-01 (279 problems); v6 = 2024-08-01..2025-05-01
+# The model card's evaluation scripts: v5 = 2024-08-01..2025-02-01 (279 problems); v6 = 2024-08-01..2025-05-01
 # (454 problems), reported as the weighted union of the v5 part and the Feb-May 2025 part.
 LCB_WINDOWS = {
     "lcb_v5": (date(2024, 8, 1), date(2025, 2, 1)),

@@ -7,8 +7,8 @@ from typing import Any
 
 from cascade.eval.benchmarks.base import read_jsonl, require, user
 
-# The AceReason-style instruction (paper-notes 7.3: the official AIME prompt text is not
-# public; third-party reproductions use this one).
+# The AceReason-style instruction (the evaluation scripts the model card links do not
+# ship the official AIME prompt text; third-party reproductions use this one).
 INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
