@@ -319,3 +319,20 @@ def test_a_judge_that_times_out_is_retried_then_reported():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_bad_judge_prompt_fails_before_any_training(tmp_path):
+    from cascade.config import load_recipe
+    from cascade.pipeline.runner import check_recipe
+
+    prompt = tmp_path / "judge.txt"
+    prompt.write_text("Issue: {issue}\nPatch: {patch}\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: j\nbase_model: {init: {size: tiny}}\nstages:\n"
+        "  - {name: swe, kind: grpo, data: {generator: toy/rl/swe}, reward: swe, max_steps: 1,\n"
+        f"     judge: {{base_url: 'http://127.0.0.1:1/v1', model: j, prompt_file: '{prompt}'}}}}\n"
+    )
+    with pytest.raises(CascadeError, match="must use {issue}, {gold_patch} and {model_patch}") as caught:
+        check_recipe(load_recipe(recipe), str(recipe))
+    assert caught.value.field == "judge.prompt_file"

@@ -150,6 +150,10 @@ def _check_reward(stage: GRPOStage, kinds: dict[str, str], file: str | None) -> 
     if rm is not None and rm not in kinds and not _is_hub(rm) and not Path(rm).exists():
         raise CascadeError(f"reward model '{rm}' is neither an rm stage of this recipe nor an existing path",
                            file=file, field=f"stages.{stage.name}.reward_model")
+    judge = stage.judge
+    if judge is not None and judge != "lexical" and judge.prompt_file is not None:
+        # Read now, so a bad template fails before any stage trains, not when this one starts.
+        _judge_template(stage)
 
 
 def _check_verifier(name: str, where: str, file: str | None) -> None:
@@ -354,16 +358,8 @@ def judged_reward_fn(stage: GRPOStage, reward_model: str | None = None) -> Any:
     if spec is None or spec == "lexical":
         return stage_reward_fn(stage.reward, reward_model=reward_model, judge=spec)
     from cascade.verifiers.judge import JudgeClient
-    from cascade.verifiers.swe import check_judge_template
 
-    template = None
-    if spec.prompt_file is not None:
-        try:
-            template = Path(spec.prompt_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CascadeError(f"cannot read the judge prompt: {exc.strerror or exc}", file=spec.prompt_file,
-                               field=f"stages.{stage.name}.judge.prompt_file") from None
-        check_judge_template(template, file=spec.prompt_file)
+    template = _judge_template(stage)
     client = JudgeClient(spec.base_url, spec.model, api_key_env=spec.api_key_env, concurrency=spec.concurrency,
                          timeout_s=spec.timeout_s, retries=spec.retries, max_tokens=spec.max_tokens,
                          temperature=spec.temperature, top_logprobs=spec.top_logprobs,
@@ -371,6 +367,22 @@ def judged_reward_fn(stage: GRPOStage, reward_model: str | None = None) -> Any:
     judged = JudgedRewards(client, template=template, fallback_reward=spec.fallback_reward,
                            max_error_share=spec.max_error_share)
     return stage_reward_fn(stage.reward, reward_model=reward_model, judge=judged)
+
+
+def _judge_template(stage: GRPOStage) -> str | None:
+    """The stage judge's prompt template from ``prompt_file`` (checked), or None: the built-in one."""
+    from cascade.verifiers.swe import check_judge_template
+
+    path = getattr(stage.judge, "prompt_file", None)
+    if path is None:
+        return None
+    try:
+        template = Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CascadeError(f"cannot read the judge prompt: {exc.strerror or exc}", file=path,
+                           field=f"stages.{stage.name}.judge.prompt_file") from None
+    check_judge_template(template, file=path)
+    return template
 
 
 def _sampled_pairs(stage: RMStage, parent_path: Path, settings: Any, root: Path, stage_dir: Path,
