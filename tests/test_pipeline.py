@@ -47,7 +47,7 @@ stages:
 """
 
 # Fields that legitimately differ between two runs of the same recipe.
-VOLATILE = {"started", "finished", "timings", "parent_path"}
+VOLATILE = {"started", "finished", "timings", "parent_path", "output_id", "input_ids"}
 
 
 def _stable(manifest: dict) -> dict:

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--max-tokens", args.max_tokens), ("--max-batch", args.max_batch)):
         if value < 1:
             raise CascadeError(f"must be at least 1, got {value}", field=flag)
-    if args.batch_window_ms < 0:
+    if not 0 <= args.batch_window_ms < float("inf"):  # also nan
         raise CascadeError(f"must be >= 0, got {args.batch_window_ms}", field="--batch-window-ms")
     from cascade.engine.local import LocalEngine
     from cascade.serve.server import ChatService, make_server
