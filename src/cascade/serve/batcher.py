@@ -26,6 +26,7 @@ class Job:
     sampling: Any  # cascade.engine.base.SamplingParams without max_new_tokens filled in
     budget: Budget
     result: Future = field(default_factory=Future)  # -> (prompt_ids, Generation)
+    gone: threading.Event = field(default_factory=threading.Event)  # set: the client left; stop
 
 
 class Batcher:
@@ -37,8 +38,9 @@ class Batcher:
         self.thread = threading.Thread(target=self._loop, name="cascade-serve-batcher", daemon=True)
         self.thread.start()
 
-    def submit(self, prompt: str, sampling: Any, budget: Budget) -> Future:
-        job = Job(prompt, sampling, budget)
+    def submit(self, prompt: str, sampling: Any, budget: Budget, *, gone: threading.Event | None = None) -> Future:
+        """Queue a prompt; setting ``gone`` drops it, or stops its row mid-decode."""
+        job = Job(prompt, sampling, budget, gone=gone or threading.Event())
         self.jobs.put(job)
         return job.result
 
@@ -73,6 +75,9 @@ class Batcher:
 
         groups: dict[Any, list[tuple[Job, list[int]]]] = {}
         for job in batch:
+            if job.gone.is_set():  # its client left while it waited
+                job.result.cancel()
+                continue
             try:
                 ids = self.engine.tokenizer(job.prompt, add_special_tokens=False)["input_ids"]
                 sampling = replace(job.sampling, max_new_tokens=job.budget(len(ids)))
@@ -82,7 +87,8 @@ class Batcher:
             groups.setdefault(sampling, []).append((job, ids))
         for sampling, members in groups.items():
             try:
-                generations = self.engine.generate_ids([ids for _, ids in members], sampling)
+                generations = self.engine.generate_ids([ids for _, ids in members], sampling,
+                                                       cancelled=lambda i, m=members: m[i][0].gone.is_set())
             except Exception as exc:
                 for job, _ in members:
                     job.result.set_exception(exc)

@@ -14,10 +14,14 @@ served sample equals the in-process one.
 from __future__ import annotations
 
 import json
+import select
+import socket
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 from cascade.eval.backends.prompt import context_length, render_prompt, strip_stop
 from cascade.serve.batcher import Batcher
@@ -25,6 +29,11 @@ from cascade.serve.reply import split_reply
 from cascade.serve.schema import ChatRequest, parse_request
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# How often a handler waiting for its completion checks that the client is still there.
+CLIENT_CHECK_S = 0.1
+# Prompt text bytes per token, at most, beyond the longest vocabulary entry: Unicode
+# normalisation can merge up to three code points into one (Hangul jamo).
+NORMALISATION_SLACK = 3
 # Seconds a connection may sit idle mid-request before its thread gives up on it.
 SOCKET_TIMEOUT_S = 60
 CHAT_ROUTES = ("/v1/chat/completions", "/chat/completions")
@@ -36,6 +45,10 @@ class BadRequest(Exception):
     """A request that validates but cannot be served (e.g. longer than the context)."""
 
 
+class ClientGone(Exception):
+    """The client hung up before its completion was ready; its generation was stopped."""
+
+
 class ChatService:
     """Turns a validated request into an OpenAI ``chat.completion`` object."""
 
@@ -45,14 +58,18 @@ class ChatService:
         self.model_name = model_name
         self.default_max_tokens = default_max_tokens
         self.context_limit = context_length(getattr(getattr(engine, "model", None), "config", None))
+        self.max_prompt_bytes = _max_prompt_bytes(engine.tokenizer, self.context_limit)
         self.batcher = Batcher(engine, max_batch=max_batch, window_s=batch_window_s)
 
     def close(self) -> None:
         self.batcher.close()
 
-    def complete(self, req: ChatRequest) -> dict[str, Any]:
+    def complete(self, req: ChatRequest, client_gone: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """The completion object; ``client_gone`` is polled while it is generated, and when it
+        turns True the generation stops and ClientGone is raised."""
         from cascade.engine.base import SamplingParams
 
+        self._check_size(req)
         try:
             # Rendering only reads the tokenizer's template, so it may run on this thread.
             prompt = render_prompt(self.engine.tokenizer, req.template_messages(), enable_thinking=req.thinking(),
@@ -60,7 +77,9 @@ class ChatService:
         except Exception as exc:  # the template's raise_exception and type errors: the client's fault
             raise BadRequest(f"messages: cannot render the chat template: {exc}") from None
         sampling = SamplingParams(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k, seed=req.seed)
-        prompt_ids, gen = self.batcher.submit(prompt, sampling, lambda n: self._budget(req, n)).result()
+        gone = threading.Event()
+        future = self.batcher.submit(prompt, sampling, lambda n: self._budget(req, n), gone=gone)
+        prompt_ids, gen = _wait(future, gone, client_gone)
         reply = split_reply(strip_stop(gen.text), tools_offered=bool(req.tools))
         finish = gen.finish_reason
         if reply.tool_calls and finish == "stop":
@@ -72,6 +91,19 @@ class ChatService:
             "usage": {"prompt_tokens": len(prompt_ids), "completion_tokens": len(gen.token_ids),
                       "total_tokens": len(prompt_ids) + len(gen.token_ids)},
         }
+
+    def _check_size(self, req: ChatRequest) -> None:
+        """Refuse, before any tokenising, text that cannot fit the context whatever it
+        tokenises to: tokenising megabytes only to count them costs seconds and memory the
+        process keeps."""
+        if self.max_prompt_bytes is None:
+            return
+        size = sum(len(m.content.encode()) if isinstance(m.content, str)
+                   else sum(len(part.text.encode()) for part in m.content or [])
+                   for m in req.messages if m.role != "assistant")  # history may be shortened by the template
+        if size > self.max_prompt_bytes:
+            raise BadRequest(f"messages: {size} bytes of text cannot fit the model's context of {self.context_limit} "
+                             f"tokens (at most {self.max_prompt_bytes} bytes can)")
 
     def _budget(self, req: ChatRequest, prompt_tokens: int) -> int:
         limit = self.context_limit
@@ -87,6 +119,28 @@ class ChatService:
             raise BadRequest(f"max_tokens: {prompt_tokens} prompt tokens + {asked} exceed the model's context "
                              f"of {limit} tokens")
         return asked
+
+
+def _max_prompt_bytes(tokenizer: Any, context: int | None) -> int | None:
+    """The most UTF-8 bytes of message text that can tokenise to ``context`` tokens or
+    fewer: no token covers more text than the longest vocabulary entry (times the
+    normalisation slack). None when the tokenizer does not list its vocabulary."""
+    vocab = getattr(tokenizer, "get_vocab", None)
+    if context is None or vocab is None:
+        return None
+    longest = max((len(token.encode("utf-8", "surrogatepass")) for token in vocab()), default=0)
+    return context * max(longest, 1) * NORMALISATION_SLACK if longest else None
+
+
+def _wait(future: Future, gone: threading.Event, client_gone: Callable[[], bool] | None) -> Any:
+    """The future's result; polls ``client_gone`` meanwhile and gives up when it says so."""
+    while True:
+        try:
+            return future.result(timeout=CLIENT_CHECK_S if client_gone else None)
+        except TimeoutError:
+            if client_gone is not None and client_gone():
+                gone.set()  # the batcher drops the job, or its row stops mid-decode
+                raise ClientGone() from None
 
 
 def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
@@ -147,9 +201,12 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
                                  f"'{service.model_name}'", "not_found_error")
                 return
             try:
-                result = service.complete(req)
+                result = service.complete(req, self._client_gone)
             except BadRequest as exc:
                 self._error(400, str(exc))
+                return
+            except ClientGone:
+                self.close_connection = True  # nobody to answer
                 return
             except Exception as exc:  # a bug, not the client's fault; the server stays up
                 self._error(500, f"{type(exc).__name__}: {exc}", "server_error")
@@ -158,6 +215,20 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
                 self._stream(result, req.include_usage())
             else:
                 self._json(200, result)
+
+        def _client_gone(self) -> bool:
+            """True once the client has closed its end: the socket reads as at its end."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except (OSError, ValueError):  # reset, or already closed
+                return True
+
+        def handle_one_request(self) -> None:
+            try:
+                super().handle_one_request()
+            except (BrokenPipeError, ConnectionResetError):  # the client left while we answered
+                self.close_connection = True
 
         def _read_body(self) -> Any:
             """The parsed JSON body, or None after answering with the error."""
@@ -177,8 +248,11 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
                 return None
             raw = self.rfile.read(length)
             try:
-                return json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                return json.loads(raw, parse_constant=_not_json)
+            except RecursionError:  # the C parser recurses once per level of nesting
+                self._error(400, "body is nested too deeply")
+                return None
+            except ValueError as exc:  # bad JSON, bad UTF-8, NaN, an integer of thousands of digits
                 self._error(400, f"body is not valid JSON: {exc}")
                 return None
 
@@ -212,6 +286,10 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(b"data: " + json.dumps(obj).encode() + b"\n\n")
 
     return Handler
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def make_server(service: ChatService, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
