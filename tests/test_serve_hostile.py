@@ -184,6 +184,10 @@ def test_a_prompt_that_cannot_fit_is_refused_before_tokenising(serve):
     status, payload = post(address, chat(messages=[{"role": "user", "content": "a" * 12_001}]))
     assert status == 400 and "12001 bytes of text cannot fit the model's context of 1000 tokens" in \
         payload["error"]["message"]
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "<think>x</think>" + "a" * 12_001},
+               {"role": "user", "content": "and?"}]  # the template keeps an old reply's text after </think>
+    status, payload = post(address, chat(messages=history))
+    assert status == 400 and "12007 bytes of text cannot fit" in payload["error"]["message"]
     assert engine.tokenizer.sizes == [] and engine.calls == []
     # Under the bound it is tokenised and then refused on its real token count, as before.
     status, payload = post(address, chat(messages=[{"role": "user", "content": "a" * 1_500}]))

@@ -17,8 +17,13 @@ Thinking is on by default; turn it off per request with
 message.reasoning_content, the answer as message.content (null when the budget ran out
 inside the reasoning). Temperature 0 is greedy decoding. Requests in flight at the same
 time are decoded as one batch (--max-batch, --batch-window-ms). Bad requests get a 4xx JSON error
-naming the field. Binds to 127.0.0.1 unless --host says otherwise; there is no
-authentication, so think twice before --host 0.0.0.0.
+naming the field: malformed JSON, values out of range (a seed outside 0..2^63-1), text that is
+not Unicode (a lone surrogate), bodies nested more than 64 levels or over 4 MiB, and prompts too
+long for the model's context, the longest of them refused from their size before any
+tokenising. A client that hangs up stops its request: dropped if it is still queued, its row
+of the decode batch stopped within a few tokens if it is being generated (streaming or not).
+Binds to 127.0.0.1 unless --host says otherwise; there is no authentication, so think twice
+before --host 0.0.0.0.
 
 The first line printed is 'serving NAME on http://HOST:PORT/v1' (scripts can read the
 port from it when --port 0 picks a free one).

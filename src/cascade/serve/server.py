@@ -6,6 +6,12 @@ same time are decoded together. Streaming sends the reasoning and then the answe
 server-sent events once the completion is generated: the engine decodes a whole batch
 before it returns text, so the deltas are per message part, not per token.
 
+Nothing a client sends gets a 500 or no reply: the body's size, JSON nesting and Unicode
+are checked before validation (``cascade.serve.schema``), and message text too long for the
+context whatever it tokenises to is refused before tokenising. While a request waits or is
+decoded, its handler checks every ``CLIENT_CHECK_S`` that the client is still connected; when
+it has gone, the batcher drops the request or the engine stops its row.
+
 Prompts are rendered by ``cascade.eval.backends.prompt.render_prompt``, the function the
 local eval backend uses, and replies are split losslessly (``cascade.serve.reply``), so a
 served sample equals the in-process one.
@@ -98,9 +104,7 @@ class ChatService:
         process keeps."""
         if self.max_prompt_bytes is None:
             return
-        size = sum(len(m.content.encode()) if isinstance(m.content, str)
-                   else sum(len(part.text.encode()) for part in m.content or [])
-                   for m in req.messages if m.role != "assistant")  # history may be shortened by the template
+        size = sum(len(_kept_text(m.role, m.for_template().get("content")).encode()) for m in req.messages)
         if size > self.max_prompt_bytes:
             raise BadRequest(f"messages: {size} bytes of text cannot fit the model's context of {self.context_limit} "
                              f"tokens (at most {self.max_prompt_bytes} bytes can)")
@@ -130,6 +134,17 @@ def _max_prompt_bytes(tokenizer: Any, context: int | None) -> int | None:
         return None
     longest = max((len(token.encode("utf-8", "surrogatepass")) for token in vocab()), default=0)
     return context * max(longest, 1) * NORMALISATION_SLACK if longest else None
+
+
+def _kept_text(role: str, content: Any) -> str:
+    """The part of a message's text the chat template renders whatever the turn: an
+    assistant reply keeps at least what follows its reasoning. (User text also loses
+    trailing /think flags; megabytes of those are refused like any other text.)"""
+    if not isinstance(content, str):
+        return ""
+    if role == "assistant" and "</think>" in content:
+        return content.split("</think>", 1)[1].lstrip("\n")
+    return content
 
 
 def _wait(future: Future, gone: threading.Event, client_gone: Callable[[], bool] | None) -> Any:
