@@ -220,10 +220,10 @@ def test_a_client_that_hangs_up_stops_its_generation(serve):
 
 
 def test_a_queued_request_whose_client_left_is_never_decoded(serve):
-    engine = SlowEngine(steps=60, step_s=0.025)  # the first request holds the engine ~1.5 s
+    engine = SlowEngine(steps=100, step_s=0.025)  # the first request holds the engine ~2.5 s
     address = serve(engine, max_batch=1)
     first = threading.Thread(target=post, args=(address, chat(messages=[{"role": "user", "content": "first"}],
-                                                              max_tokens=60)))
+                                                              max_tokens=100)))
     first.start()
     assert engine.started.wait(10)
     _send_and_hang_up(address, chat(messages=[{"role": "user", "content": "abandoned"}]), wait_s=0.2)
