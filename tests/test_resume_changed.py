@@ -206,5 +206,7 @@ def test_a_setting_added_since_with_its_default_is_no_difference():
     assert stage_differences(recipe, stage, manifest, {}, {}) == []
     changed = stage_differences(recipe, stage, {**manifest, "config": {**older, "max_seq_len": 99}}, {}, {})
     assert [d.text() for d in changed] == [f"max_seq_len: 99 -> {stage.max_seq_len}"]
+    older_source = {**config, "data": [{k: v for k, v in config["data"][0].items() if k != "split"}]}
+    assert stage_differences(recipe, stage, {**manifest, "config": older_source}, {}, {}) == []
     recorded_true = stage_differences(recipe, stage, {**manifest, "config": {**config, "packing": True}}, {}, {})
     assert [d.text() for d in recorded_true] == ["packing: true -> false"]

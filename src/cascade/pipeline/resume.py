@@ -101,6 +101,8 @@ def _is_default(model: type, key: str, value: Any) -> bool:
 
 
 def _diff_values(old: Any, new: Any, where: str, out: list[Difference]) -> None:
+    if old is _ABSENT and new is None:  # an optional nested key added since, left unset
+        return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in list(new) + [k for k in old if k not in new]:
             _diff_values(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{where}.{key}", out)
