@@ -47,7 +47,7 @@ stages:
 """
 
 # Fields that legitimately differ between two runs of the same recipe.
-VOLATILE = {"started", "finished", "timings", "parent_path"}
+VOLATILE = {"started", "finished", "timings", "parent_path", "output_id", "input_ids"}
 
 
 def _stable(manifest: dict) -> dict:
@@ -136,7 +136,11 @@ def test_resume_refuses_to_skip_a_stage_whose_data_changed(finished_run, micro_r
 
 
 def _kill_when(out: Path, ready, micro_recipe: Path) -> None:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    import torch
+
+    # The reference run and the resumed part run in this process, whose thread count other
+    # test modules may have set; the killed part must use the same, or its float sums differ.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(torch.get_num_threads()))
     proc = subprocess.Popen([sys.executable, "-m", "cascade.cli", "run", str(micro_recipe), "--out", str(out),
                              "--no-progress", "--device", "cpu"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

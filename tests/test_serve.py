@@ -157,7 +157,7 @@ class ScriptedEngine:
         self.batches: list[int] = []
         self.fail = False
 
-    def generate_ids(self, prompt_ids, sampling):
+    def generate_ids(self, prompt_ids, sampling, cancelled=None):
         if self.fail:
             raise RuntimeError("engine fell over")
         self.prompts += ["".join(map(chr, ids)) for ids in prompt_ids]

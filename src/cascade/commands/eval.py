@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cascade.commands.paths import check_output_dir
 from cascade.errors import CascadeError
 
 DESCRIPTION = """\
@@ -95,10 +96,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CascadeError(f"must be between 0 and 2, got {args.temperature}", field="--temperature")
     if not 0.0 < args.top_p <= 1.0:
         raise CascadeError(f"must be in (0, 1], got {args.top_p}", field="--top-p")
-    if args.max_retries < 0 or args.request_timeout <= 0:
-        raise CascadeError("--max-retries must be >= 0 and --request-timeout > 0", field="--max-retries")
+    if args.max_retries < 0 or not args.request_timeout > 0 or args.request_timeout == float("inf"):
+        raise CascadeError("--max-retries must be >= 0 and --request-timeout a positive number of seconds", field="--max-retries")
     if args.backend == "openai" and not args.base_url:
         raise CascadeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)", field="--base-url")
+    check_output_dir(args.out, "--out")  # before the model loads: a bad path must not cost that
 
 
 def run(args: argparse.Namespace) -> int:

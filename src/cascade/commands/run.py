@@ -20,6 +20,7 @@ examples:
   cascade run --dry-run                         validate it and print the plan
   cascade run my-recipe.yaml --out runs/exp1    your own recipe
   cascade run --resume                          continue after a crash or Ctrl-C
+  cascade run --resume --rerun-changed          also redo stages whose settings or data changed
   cascade run --from-stage math-rl --resume     redo math-rl and everything after it
   cascade run --until sft-2                     stop after a stage
   cascade run --set stages.math-rl.lr=1e-5 --set seed=1
@@ -34,7 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", nargs="?", default="tiny", help="a recipe YAML file or a packaged recipe name (default: tiny)")
     p.add_argument("--out", help="run directory (default: the recipe's output_dir, runs/<name>)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run; finished stages are skipped")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run; a finished stage is skipped while its recorded settings, "
+                        "data files and parent output still match, else the run stops and names the difference")
+    p.add_argument("--rerun-changed", action="store_true",
+                   help="with --resume: run again each stage whose settings or data changed since it ran, and "
+                        "every stage that trained on its output (old outputs are moved aside, not deleted)")
     p.add_argument("--from-stage", metavar="NAME", help="re-run from this stage (earlier outputs are moved aside)")
     p.add_argument("--until", metavar="NAME", help="stop after this stage")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     hide_transformers_progress_bars()  # one bar per stage is ours; per-checkpoint bars are noise
     opts = RunOptions(out_dir=Path(args.out) if args.out else None, resume=args.resume, from_stage=args.from_stage,
                       until=args.until, progress=not args.no_progress, device=args.device, recipe_file=recipe_file,
-                      echo=console.print)
+                      echo=console.print, rerun_changed=args.rerun_changed)
     layout = run_recipe(recipe, opts)
     from cascade.pipeline.report import build_matrix, print_matrix, write_report
 

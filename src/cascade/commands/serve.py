@@ -19,8 +19,13 @@ inside the reasoning). Temperature 0 is greedy decoding. "logprobs": true (with 
 returns each generated token's log-probability as the OpenAI API defines it (the model's
 raw distribution, so a served checkpoint can be a reward judge). Requests in flight at the same
 time are decoded as one batch (--max-batch, --batch-window-ms). Bad requests get a 4xx JSON error
-naming the field. Binds to 127.0.0.1 unless --host says otherwise; there is no
-authentication, so think twice before --host 0.0.0.0.
+naming the field: malformed JSON, values out of range (a seed outside 0..2^63-1), text that is
+not Unicode (a lone surrogate), bodies nested more than 64 levels or over 4 MiB, and prompts too
+long for the model's context, the longest of them refused from their size before any
+tokenising. A client that hangs up stops its request: dropped if it is still queued, its row
+of the decode batch stopped within a few tokens if it is being generated (streaming or not).
+Binds to 127.0.0.1 unless --host says otherwise; there is no authentication, so think twice
+before --host 0.0.0.0.
 
 The first line printed is 'serving NAME on http://HOST:PORT/v1' (scripts can read the
 port from it when --port 0 picks a free one).
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--max-tokens", args.max_tokens), ("--max-batch", args.max_batch)):
         if value < 1:
             raise CascadeError(f"must be at least 1, got {value}", field=flag)
-    if args.batch_window_ms < 0:
+    if not 0 <= args.batch_window_ms < float("inf"):  # also nan
         raise CascadeError(f"must be >= 0, got {args.batch_window_ms}", field="--batch-window-ms")
     from cascade.engine.local import LocalEngine
     from cascade.serve.server import ChatService, make_server

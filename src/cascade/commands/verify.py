@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from cascade.commands.paths import check_output_file
 from cascade.errors import CascadeError
 
 DESCRIPTION = """\
@@ -117,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
         raise CascadeError(f"unknown verifier '{args.verifier}'; known verifiers: {known}", field="--verifier")
     if args.workers is not None and args.workers < 1:
         raise CascadeError("must be at least 1", field="--workers")
-    if args.timeout <= 0:
-        raise CascadeError("must be positive", field="--timeout")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise CascadeError(f"must be a positive number of seconds, got {args.timeout}", field="--timeout")
+    check_output_file(args.output, "--output")  # before scoring: a bad path must not cost the whole run
     rows = _read_predictions(args.input, args.verifier)
 
     start = time.perf_counter()

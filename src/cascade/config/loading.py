@@ -40,7 +40,7 @@ def read_recipe_text(source: str | Path) -> tuple[str, str]:
     """``(yaml text, label for errors)`` of a recipe file or a packaged recipe name."""
     path = Path(source).expanduser()
     if path.is_file():
-        return path.read_text(encoding="utf-8"), str(source)
+        return decode_recipe(path.read_bytes(), str(source)), str(source)
     text_source = str(source)
     if text_source.endswith(RECIPE_SUFFIXES) or "/" in text_source or path.exists():
         raise CascadeError("no such recipe file", file=text_source)
@@ -53,6 +53,17 @@ def read_recipe_text(source: str | Path) -> tuple[str, str]:
             return resource.read_text(encoding="utf-8"), f"{PACKAGED_RECIPES}:{text_source}{suffix}"
     names = ", ".join(packaged_recipe_names()) or "(none installed)"
     raise CascadeError(f"no recipe file or packaged recipe named '{text_source}'; packaged recipes: {names}")
+
+
+def decode_recipe(raw: bytes, label: str) -> str:
+    """The recipe's text; a byte that is not UTF-8 is an error naming its line and column."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise CascadeError(f"byte 0x{raw[exc.start]:02x} at column {column} is not UTF-8; a recipe is UTF-8 text",
+                           file=label, line=line) from None
 
 
 def load_recipe(source: str | Path, overrides: Sequence[str] = ()) -> Recipe:

@@ -40,7 +40,9 @@ class PathError(ValueError):
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict types: YAML reads `max_steps: true` as a bool and `lr: "1e-5"` as a string, and
+    # a setting silently coerced from either is a run trained on something nobody wrote.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ---------------------------------------------------------------- base model and data
@@ -188,7 +190,8 @@ class _StageBase(_Config):
     batch_size: int = Field(gt=0)
     grad_accum: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=1e-4, ge=0)
-    adam_betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.95)
+    adam_betas: tuple[Annotated[float, Field(ge=0, lt=1, strict=True)], Annotated[float, Field(ge=0, lt=1, strict=True)]] = \
+        Field(default=(0.9, 0.95), strict=False)  # YAML has lists, not tuples
     max_grad_norm: float = Field(default=1.0, gt=0)
     save_every: int | None = Field(default=None, gt=0)  # None: save at the end only
     seed: int | None = None  # None: the recipe's seed

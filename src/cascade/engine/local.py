@@ -209,7 +209,8 @@ class LocalEngine:
         encoded = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
         return self.generate_ids(encoded, sampling)
 
-    def generate_ids(self, prompt_ids: list[list[int]], sampling: SamplingParams) -> list[Generation]:
+    def generate_ids(self, prompt_ids: list[list[int]], sampling: SamplingParams, *,
+                     cancelled: Callable[[int], bool] | None = None) -> list[Generation]:
         """Sample one completion per prompt.
 
         ``Generation.logprobs[i]`` is log p(token_i) under ``log_softmax(logits / temperature)``:
@@ -222,6 +223,10 @@ class LocalEngine:
         rows of one batch need little padding; results come back in the input order. The
         same ``sampling.seed`` gives the same output; with no seed, one is drawn from torch's
         global RNG (which checkpoints save), so a seeded run is still reproducible.
+
+        ``cancelled(i)`` (polled every few decode steps) True: prompt ``i``'s caller has gone
+        (a server's client hung up), so its row stops where it is; the other rows' outputs
+        are unchanged.
         """
         if self.head != "lm":
             raise RuntimeError("a score-head engine cannot generate")
@@ -242,6 +247,7 @@ class LocalEngine:
                     pad_id=self.tokenizer.pad_token_id,
                     generator=generator,
                     lean=self.lean,
+                    stop_rows=None if cancelled is None else lambda rows=chunk: [cancelled(i) for i in rows],
                 )
             texts = self.tokenizer.batch_decode([r.token_ids for r in rows], skip_special_tokens=False)
             for index, row, text in zip(chunk, rows, texts):

@@ -12,6 +12,7 @@ device sync that stalls a GPU's queue.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from transformers import PreTrainedModel, StaticCache
@@ -145,9 +146,12 @@ def sample_batch(
     pad_id: int,
     generator: torch.Generator | None,
     lean: LeanQwen3 | None = None,
+    stop_rows: Callable[[], list[bool]] | None = None,
 ) -> list[SampledRow]:
     """Decode up to ``sampling.max_new_tokens`` tokens for every prompt in one batch, through
-    ``lean`` (the lean Qwen3 forward of ``model``) when given, else the model's own modules."""
+    ``lean`` (the lean Qwen3 forward of ``model``) when given, else the model's own modules.
+    ``stop_rows()``, polled every few steps, marks rows to stop early (their callers left);
+    random draws stay the same for every row, so the other rows' outputs do not change."""
     batch = len(prompt_ids)
     if sampling.max_new_tokens < 1:
         return [SampledRow(token_ids=[], logprobs=[], stopped=False) for _ in range(batch)]
@@ -209,6 +213,8 @@ def sample_batch(
         lengths += (~finished).long()
         finished |= torch.isin(tokens, stop)
         steps = step + 1
+        if stop_rows is not None and steps % _FINISHED_CHECK_EVERY == 0:
+            finished |= torch.tensor(stop_rows(), dtype=torch.bool, device=device)
         if steps == budget or (steps % _FINISHED_CHECK_EVERY == 0 and bool(finished.all())):
             break
         logits = advance(tokens, width + steps)

@@ -11,7 +11,11 @@ Run directory layout (the report module reads the same files):
     RUN_DIR/stages/NN-<name>/eval/        per-stage eval samples and metrics.json
 
 Every stage starts from its parent's ``final/``; a finished stage is never re-run or
-overwritten silently (``--from-stage`` moves the old output aside and says so).
+overwritten silently (``--from-stage`` moves the old output aside and says so). Nor is one
+skipped silently: ``--resume`` skips a stage only while its manifest matches the recipe,
+its data files and the outputs it started from (``cascade.pipeline.resume``); otherwise it
+stops with the difference, or, with ``--rerun-changed``, runs that stage again and every
+stage that trained on its output.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +35,8 @@ from cascade.config import Recipe
 from cascade.config.recipe import BASE, DataSource, EvalSet, GRPOStage, InitBaseModel, RMStage, SFTStage
 from cascade.errors import CascadeError
 from cascade.eval.samples_file import write_json_atomic
+from cascade.pipeline.resume import (INPUT_IDS, OUTPUT_ID, Difference, describe, input_stages, read_output_id,
+                                     stage_differences)
 
 RUN_FILE = "run.json"
 MANIFEST = "manifest.json"
@@ -87,6 +94,7 @@ class RunOptions:
     device: str = "auto"
     recipe_file: str | None = None
     echo: Callable[[str], None] = print
+    rerun_changed: bool = False  # re-run a stage whose settings or data changed, and what trained on it
 
 
 # ---------------------------------------------------------------- validation before training
@@ -243,23 +251,35 @@ def load_sources(data: list[DataSource], root: Path, kind: str) -> tuple[list[An
     return mix_sources(sources, seed=0), hashes
 
 
-def check_data_unchanged(stage: Any, manifest: dict[str, Any], root: Path) -> None:
-    """A finished stage is skipped on --resume only while its local data files still hash to
-    what it trained on; otherwise the run would mix stages trained on different data."""
-    recorded = manifest.get("data_hashes") or {}
+def stage_changes(recipe: Recipe, stage: Any, layout: RunLayout, manifest: dict[str, Any],
+                  hashes: dict[Path, str] | None = None) -> list[Difference]:
+    """How what ``stage`` trained on (its manifest) differs from the recipe, its local data
+    files and the outputs of the stages it starts from, now. ``hashes`` memoises file
+    hashes across calls, so a resume reads each data file once."""
+    memo = {} if hashes is None else hashes
+    data_now: dict[str, tuple[str, str | None]] = {}
     for _, source in stage_sources(stage):
-        where = source_file(source, root)
-        then = recorded.get(data_hash_key(source, where))
-        if not then or then == "hub" or not Path(where).exists():
-            continue
-        now = file_sha256(Path(where))
-        if now != then:
-            raise CascadeError(
-                f"stage {stage.name} finished on other data: this file changed since "
-                f"(sha256 {then[:12]}... then, {now[:12]}... now). Re-run from that stage with "
-                f"--from-stage {stage.name} (its old output is kept), or start a new run with another --out",
-                file=where, field=f"stages.{stage.name}.data",
-            )
+        where = source_file(source, layout.root)
+        path = Path(where)
+        if path.is_file():
+            if path not in memo:
+                memo[path] = file_sha256(path)
+            data_now[data_hash_key(source, where)] = (where, memo[path])
+    current_ids = {name: read_output_id(layout.stage_dir(name) / MANIFEST)
+                   for name in input_stages(recipe, stage).values()}
+    return stage_differences(recipe, stage, manifest, current_ids, data_now)
+
+
+def changed_stage_error(stage: Any, manifest: dict[str, Any], changes: list[Difference],
+                        recipe_file: str | None) -> CascadeError:
+    """The one-line refusal to resume over a stage that would not match its record."""
+    first = changes[0]
+    what = "finished" if manifest.get("status") == "done" else "was interrupted"
+    noun = "data" if first.field == "data" else "settings"
+    return CascadeError(
+        f"stage {stage.name} {what} on other {noun}: {describe(changes)}. Re-run it and the stages after it "
+        f"with --resume --rerun-changed (old outputs are kept), or start a new run with another --out",
+        file=first.file or recipe_file, field=f"stages.{stage.name}.{first.field}")
 
 
 # ---------------------------------------------------------------- one stage
@@ -290,7 +310,9 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
     manifest: dict[str, Any] = {
         "stage": stage.name, "kind": stage.kind, "parent": parent, "parent_path": str(parent_path),
         "status": "running", "config": stage.model_dump(mode="json"), "seed": seed,
-        "domain": _stage_domain(recipe, stage), "started": _now(),
+        "domain": _stage_domain(recipe, stage), "started": _now(), OUTPUT_ID: uuid.uuid4().hex,
+        INPUT_IDS: {name: read_output_id(layout.stage_dir(name) / MANIFEST)
+                    for name in input_stages(recipe, stage).values()},
     }
     write_json_atomic(stage_dir / MANIFEST, manifest)
     started = time.perf_counter()
@@ -527,9 +549,19 @@ def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
     check_recipe(recipe, opts.recipe_file)
 
     run_file = root / RUN_FILE
-    if run_file.exists() and not (opts.resume or opts.from_stage):
+    if run_file.exists() and not (opts.resume or opts.from_stage or opts.rerun_changed):
         raise CascadeError(f"{root} already holds a run; continue it with --resume, re-run from a stage with "
                            "--from-stage NAME, or choose another --out")
+    start = names.index(opts.from_stage) if opts.from_stage else 0
+    stop = names.index(opts.until) + 1 if opts.until else len(names)
+    hashes: dict[Path, str] = {}
+    if not opts.rerun_changed:  # refuse before anything (run.json included) is written
+        kept = recipe.stages[:start] if opts.from_stage else recipe.stages[:stop]
+        for stage in kept:
+            manifest = layout.manifest(stage.name)
+            changes = stage_changes(recipe, stage, layout, manifest, hashes) if manifest else []
+            if changes:
+                raise changed_stage_error(stage, manifest or {}, changes, opts.recipe_file)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:  # a file where the run directory, or a parent, should be
@@ -543,15 +575,21 @@ def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
 
     materialize_generators(recipe, root)
     prepare_base(recipe, root, opts.echo)
-    start = names.index(opts.from_stage) if opts.from_stage else 0
-    stop = names.index(opts.until) + 1 if opts.until else len(names)
     if opts.from_stage:
         _archive_from(layout, names[start:], opts.echo)
-    for stage in recipe.stages[start:stop]:
-        if layout.is_done(stage.name):
-            check_data_unchanged(stage, layout.manifest(stage.name) or {}, root)
+    for index, stage in enumerate(recipe.stages[:stop]):
+        earlier = layout.manifest(stage.name)
+        changes = stage_changes(recipe, stage, layout, earlier, hashes) if earlier else []
+        if changes:  # only with --rerun-changed: without it the check above refused
+            if not opts.rerun_changed:
+                raise changed_stage_error(stage, earlier or {}, changes, opts.recipe_file)
+            opts.echo(f"↻ {stage.name}: changed since it ran ({describe(changes)}); running it again")
+            _archive_from(layout, [stage.name], opts.echo)
+        elif earlier and earlier.get("status") == "done":
             opts.echo(f"✓ {stage.name}: done earlier, skipped")
             continue
+        if index < start and not changes:
+            continue  # before --from-stage: kept as it is
         manifest = run_stage(recipe, stage, layout, opts)
         opts.echo(one_line_summary(manifest))
     run["status"] = "done" if stop == len(names) else "partial"

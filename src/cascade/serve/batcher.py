@@ -29,6 +29,7 @@ class Job:
     # None: no log-probabilities; k >= 0: each completion token's, with its top k alternatives
     # (in Generation.meta["token_logprobs"], from LocalEngine.completion_logprobs).
     logprobs_k: int | None = None
+    gone: threading.Event = field(default_factory=threading.Event)  # set: the client left; stop
 
 
 class Batcher:
@@ -40,8 +41,10 @@ class Batcher:
         self.thread = threading.Thread(target=self._loop, name="cascade-serve-batcher", daemon=True)
         self.thread.start()
 
-    def submit(self, prompt: str, sampling: Any, budget: Budget, logprobs_k: int | None = None) -> Future:
-        job = Job(prompt, sampling, budget, logprobs_k=logprobs_k)
+    def submit(self, prompt: str, sampling: Any, budget: Budget, logprobs_k: int | None = None, *,
+               gone: threading.Event | None = None) -> Future:
+        """Queue a prompt; setting ``gone`` drops it, or stops its row mid-decode."""
+        job = Job(prompt, sampling, budget, logprobs_k=logprobs_k, gone=gone or threading.Event())
         self.jobs.put(job)
         return job.result
 
@@ -76,6 +79,9 @@ class Batcher:
 
         groups: dict[Any, list[tuple[Job, list[int]]]] = {}
         for job in batch:
+            if job.gone.is_set():  # its client left while it waited
+                job.result.cancel()
+                continue
             try:
                 ids = self.engine.tokenizer(job.prompt, add_special_tokens=False)["input_ids"]
                 sampling = replace(job.sampling, max_new_tokens=job.budget(len(ids)))
@@ -85,7 +91,8 @@ class Batcher:
             groups.setdefault(sampling, []).append((job, ids))
         for sampling, members in groups.items():
             try:
-                generations = self.engine.generate_ids([ids for _, ids in members], sampling)
+                generations = self.engine.generate_ids([ids for _, ids in members], sampling,
+                                                       cancelled=lambda i, m=members: m[i][0].gone.is_set())
             except Exception as exc:
                 for job, _ in members:
                     job.result.set_exception(exc)

@@ -15,6 +15,10 @@ from cascade.chat.template import check_messages, check_tools
 from cascade.errors import CascadeError
 
 MAX_TOKENS_CAP = 1 << 20  # the model's context is the real limit; this only rejects nonsense early
+SEED_MAX = 2**63 - 1  # torch seeds a generator with a 64-bit signed integer
+# No OpenAI request nests more than a few levels (tool schemas the most); a deeper body is
+# an attack on the recursive code behind validation and the chat template.
+MAX_JSON_DEPTH = 64
 
 
 class TextPart(BaseModel):
@@ -54,7 +58,7 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_CAP)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_CAP)
     n: int = Field(default=1, ge=1, le=1)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=SEED_MAX)
     stream: bool = False
     stream_options: StreamOptions | None = None
     tools: list[dict[str, Any]] | None = None
@@ -96,6 +100,9 @@ def parse_request(body: Any) -> tuple[ChatRequest | None, str | None]:
     """(request, None) or (None, a one-line error naming the field)."""
     if not isinstance(body, dict):
         return None, "request body must be a JSON object"
+    problem = check_json_shape(body)
+    if problem is not None:
+        return None, problem
     try:
         req = ChatRequest.model_validate(body)
     except ValidationError as exc:
@@ -113,3 +120,34 @@ def parse_request(body: Any) -> tuple[ChatRequest | None, str | None]:
     except CascadeError as exc:
         return None, exc.format()
     return req, None
+
+
+def check_json_shape(body: Any) -> str | None:
+    """What no validator downstream should meet, found without recursion: nesting deeper
+    than ``MAX_JSON_DEPTH``, and text that is not Unicode (a lone surrogate such as
+    ``"\\ud800"`` is valid JSON, but no tokenizer can encode it). A one-line error naming
+    the place, or None."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"{where.split('.', 1)[0] or 'body'}: nested deeper than {MAX_JSON_DEPTH} levels"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                place = f"{where}.{key}" if where else str(key)
+                if not _is_unicode(key):
+                    return f"{where or 'body'}: a key is not valid Unicode text (a lone surrogate?)"
+                stack.append((item, place, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}.{i}" if where else str(i), depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str) and not _is_unicode(value):
+            return f"{where or 'body'}: text is not valid Unicode (a lone surrogate such as \\ud800?)"
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -6,6 +6,12 @@ same time are decoded together. Streaming sends the reasoning and then the answe
 server-sent events once the completion is generated: the engine decodes a whole batch
 before it returns text, so the deltas are per message part, not per token.
 
+Nothing a client sends gets a 500 or no reply: the body's size, JSON nesting and Unicode
+are checked before validation (``cascade.serve.schema``), and message text too long for the
+context whatever it tokenises to is refused before tokenising. While a request waits or is
+decoded, its handler checks every ``CLIENT_CHECK_S`` that the client is still connected; when
+it has gone, the batcher drops the request or the engine stops its row.
+
 Prompts are rendered by ``cascade.eval.backends.prompt.render_prompt``, the function the
 local eval backend uses, and replies are split losslessly (``cascade.serve.reply``), so a
 served sample equals the in-process one. ``logprobs``/``top_logprobs`` come back as the OpenAI
@@ -16,10 +22,14 @@ included, the stop token not), with the model's raw log-probabilities.
 from __future__ import annotations
 
 import json
+import select
+import socket
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 from cascade.eval.backends.prompt import context_length, render_prompt, strip_stop
 from cascade.serve.batcher import Batcher
@@ -28,6 +38,11 @@ from cascade.serve.reply import split_reply
 from cascade.serve.schema import ChatRequest, parse_request
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+# How often a handler waiting for its completion checks that the client is still there.
+CLIENT_CHECK_S = 0.1
+# Prompt text bytes per token, at most, beyond the longest vocabulary entry: Unicode
+# normalisation can merge up to three code points into one (Hangul jamo).
+NORMALISATION_SLACK = 3
 # Seconds a connection may sit idle mid-request before its thread gives up on it.
 SOCKET_TIMEOUT_S = 60
 CHAT_ROUTES = ("/v1/chat/completions", "/chat/completions")
@@ -39,6 +54,10 @@ class BadRequest(Exception):
     """A request that validates but cannot be served (e.g. longer than the context)."""
 
 
+class ClientGone(Exception):
+    """The client hung up before its completion was ready; its generation was stopped."""
+
+
 class ChatService:
     """Turns a validated request into an OpenAI ``chat.completion`` object."""
 
@@ -48,14 +67,18 @@ class ChatService:
         self.model_name = model_name
         self.default_max_tokens = default_max_tokens
         self.context_limit = context_length(getattr(getattr(engine, "model", None), "config", None))
+        self.max_prompt_bytes = _max_prompt_bytes(engine.tokenizer, self.context_limit)
         self.batcher = Batcher(engine, max_batch=max_batch, window_s=batch_window_s)
 
     def close(self) -> None:
         self.batcher.close()
 
-    def complete(self, req: ChatRequest) -> dict[str, Any]:
+    def complete(self, req: ChatRequest, client_gone: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """The completion object; ``client_gone`` is polled while it is generated, and when it
+        turns True the generation stops and ClientGone is raised."""
         from cascade.engine.base import SamplingParams
 
+        self._check_size(req)
         try:
             # Rendering only reads the tokenizer's template, so it may run on this thread.
             prompt = render_prompt(self.engine.tokenizer, req.template_messages(), enable_thinking=req.thinking(),
@@ -64,8 +87,10 @@ class ChatService:
             raise BadRequest(f"messages: cannot render the chat template: {exc}") from None
         sampling = SamplingParams(temperature=req.temperature, top_p=req.top_p, top_k=req.top_k, seed=req.seed)
         logprobs_k = (req.top_logprobs or 0) if req.logprobs else None
-        prompt_ids, gen = self.batcher.submit(prompt, sampling, lambda n: self._budget(req, n),
-                                              logprobs_k=logprobs_k).result()
+        gone = threading.Event()
+        future = self.batcher.submit(prompt, sampling, lambda n: self._budget(req, n),
+                                     logprobs_k=logprobs_k, gone=gone)
+        prompt_ids, gen = _wait(future, gone, client_gone)
         reply = split_reply(strip_stop(gen.text), tools_offered=bool(req.tools))
         finish = gen.finish_reason
         if reply.tool_calls and finish == "stop":
@@ -82,6 +107,17 @@ class ChatService:
                       "total_tokens": len(prompt_ids) + len(gen.token_ids)},
         }
 
+    def _check_size(self, req: ChatRequest) -> None:
+        """Refuse, before any tokenising, text that cannot fit the context whatever it
+        tokenises to: tokenising megabytes only to count them costs seconds and memory the
+        process keeps."""
+        if self.max_prompt_bytes is None:
+            return
+        size = sum(len(_kept_text(m.role, m.for_template().get("content")).encode()) for m in req.messages)
+        if size > self.max_prompt_bytes:
+            raise BadRequest(f"messages: {size} bytes of text cannot fit the model's context of {self.context_limit} "
+                             f"tokens (at most {self.max_prompt_bytes} bytes can)")
+
     def _budget(self, req: ChatRequest, prompt_tokens: int) -> int:
         limit = self.context_limit
         asked = req.max_completion_tokens or req.max_tokens
@@ -96,6 +132,39 @@ class ChatService:
             raise BadRequest(f"max_tokens: {prompt_tokens} prompt tokens + {asked} exceed the model's context "
                              f"of {limit} tokens")
         return asked
+
+
+def _max_prompt_bytes(tokenizer: Any, context: int | None) -> int | None:
+    """The most UTF-8 bytes of message text that can tokenise to ``context`` tokens or
+    fewer: no token covers more text than the longest vocabulary entry (times the
+    normalisation slack). None when the tokenizer does not list its vocabulary."""
+    vocab = getattr(tokenizer, "get_vocab", None)
+    if context is None or vocab is None:
+        return None
+    longest = max((len(token.encode("utf-8", "surrogatepass")) for token in vocab()), default=0)
+    return context * max(longest, 1) * NORMALISATION_SLACK if longest else None
+
+
+def _kept_text(role: str, content: Any) -> str:
+    """The part of a message's text the chat template renders whatever the turn: an
+    assistant reply keeps at least what follows its reasoning. (User text also loses
+    trailing /think flags; megabytes of those are refused like any other text.)"""
+    if not isinstance(content, str):
+        return ""
+    if role == "assistant" and "</think>" in content:
+        return content.split("</think>", 1)[1].lstrip("\n")
+    return content
+
+
+def _wait(future: Future, gone: threading.Event, client_gone: Callable[[], bool] | None) -> Any:
+    """The future's result; polls ``client_gone`` meanwhile and gives up when it says so."""
+    while True:
+        try:
+            return future.result(timeout=CLIENT_CHECK_S if client_gone else None)
+        except TimeoutError:
+            if client_gone is not None and client_gone():
+                gone.set()  # the batcher drops the job, or its row stops mid-decode
+                raise ClientGone() from None
 
 
 def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
@@ -156,9 +225,12 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
                                  f"'{service.model_name}'", "not_found_error")
                 return
             try:
-                result = service.complete(req)
+                result = service.complete(req, self._client_gone)
             except BadRequest as exc:
                 self._error(400, str(exc))
+                return
+            except ClientGone:
+                self.close_connection = True  # nobody to answer
                 return
             except Exception as exc:  # a bug, not the client's fault; the server stays up
                 self._error(500, f"{type(exc).__name__}: {exc}", "server_error")
@@ -167,6 +239,20 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
                 self._stream(result, req.include_usage())
             else:
                 self._json(200, result)
+
+        def _client_gone(self) -> bool:
+            """True once the client has closed its end: the socket reads as at its end."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except (OSError, ValueError):  # reset, or already closed
+                return True
+
+        def handle_one_request(self) -> None:
+            try:
+                super().handle_one_request()
+            except (BrokenPipeError, ConnectionResetError):  # the client left while we answered
+                self.close_connection = True
 
         def _read_body(self) -> Any:
             """The parsed JSON body, or None after answering with the error."""
@@ -186,8 +272,11 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
                 return None
             raw = self.rfile.read(length)
             try:
-                return json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                return json.loads(raw, parse_constant=_not_json)
+            except RecursionError:  # the C parser recurses once per level of nesting
+                self._error(400, "body is nested too deeply")
+                return None
+            except ValueError as exc:  # bad JSON, bad UTF-8, NaN, an integer of thousands of digits
                 self._error(400, f"body is not valid JSON: {exc}")
                 return None
 
@@ -225,6 +314,10 @@ def make_handler(service: ChatService) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(b"data: " + json.dumps(obj).encode() + b"\n\n")
 
     return Handler
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def make_server(service: ChatService, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:

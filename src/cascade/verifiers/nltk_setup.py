@@ -28,6 +28,7 @@ RESOURCE_PATHS: dict[str, str] = {
 }
 
 DOWNLOAD_OPT_IN_ENV = "CASCADE_NLTK_DOWNLOAD"
+MISSING_FIELD = "NLTK_DATA"  # the field of the CascadeError for missing data (tests skip on it)
 
 
 def _sync_search_path() -> None:
@@ -82,7 +83,7 @@ def ensure(*names: str, allow_download: bool | None = None) -> None:
             nltk.download(name, quiet=True)
         missing = [n for n in missing if not _known_present(n)]
     if missing:
-        raise CascadeError(missing_message(missing), field="NLTK_DATA")
+        raise CascadeError(missing_message(missing), field=MISSING_FIELD)
 
 
 # Only hits are remembered: a miss is looked up again, so installing the data mid-run works.
