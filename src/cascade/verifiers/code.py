@@ -36,6 +36,9 @@ for interpreter start-up).
 Optional in any style: ``time_limit`` (seconds per test, default 6), ``memory_mb`` (per
 process, default 1024) and ``prelude``: code run before the candidate, in its namespace,
 such as the imports LeetCode provides (``LEETCODE_PRELUDE``; its type hints need them).
+Stdin and call tests also take ``compare``: ``"tolerant"`` (the default above, for RL
+rewards) or ``"lcb"``, LiveCodeBench's own rules (``cascade.verifiers.lcb_official``:
+exact text or equal decimals per line, Python ``==`` for return values).
 
 Verdicts (``details["verdict"]``): ``pass``, ``wrong_answer``, ``time_limit``,
 ``runtime_error``, ``memory``, ``compile_error``, ``no_code``. The score is 1 only when
@@ -69,6 +72,7 @@ from typing import Any, Mapping, Sequence
 from cascade.errors import CascadeError
 from cascade.sandbox import Limits, run_python, sandbox_mode
 from cascade.verifiers.base import Verifier, VerifyResult, register
+from cascade.verifiers.lcb_official import lcb_outputs_match, lcb_values_match
 
 DEFAULT_TIME_LIMIT = 6.0
 DEFAULT_MEMORY_MB = 1024
@@ -79,6 +83,7 @@ _SHOWN_CHARS = 300
 _HARNESS_SOURCE = (Path(__file__).resolve().parents[1] / "sandbox" / "harness.py").read_text(encoding="utf-8")
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _INTEGER = re.compile(r"[+-]?\d+")
+COMPARISONS = ("tolerant", "lcb")
 
 # What LeetCode's judge has imported before a solution runs (``List``, ``Counter``, ``inf``...).
 LEETCODE_PRELUDE = (
@@ -116,6 +121,7 @@ class CodeProblem:
     prelude: str = ""
     time_limit: float = DEFAULT_TIME_LIMIT
     memory_mb: int = DEFAULT_MEMORY_MB
+    compare: str = "tolerant"  # or "lcb": LiveCodeBench's output comparison
 
 
 def parse_ground_truth(ground_truth: Any) -> CodeProblem:
@@ -133,7 +139,11 @@ def parse_ground_truth(ground_truth: Any) -> CodeProblem:
         "time_limit": float(_get(gt, "time_limit", (int, float), DEFAULT_TIME_LIMIT)),
         "memory_mb": int(_get(gt, "memory_mb", int, DEFAULT_MEMORY_MB)),
         "prelude": _compiled(_get(gt, "prelude", str, ""), "ground_truth.prelude"),
+        "compare": _get(gt, "compare", str, "tolerant"),
     }
+    if common["compare"] not in COMPARISONS:
+        raise CascadeError(f"must be one of {', '.join(COMPARISONS)}, got {common['compare']!r}",
+                           field="ground_truth.compare")
     if style == "stdin":
         tests = _tests(gt)
         inputs = [_get(t, "input", str, field=f"ground_truth.tests[{i}].input") for i, t in enumerate(tests)]
@@ -377,7 +387,8 @@ def _grade(problem: CodeProblem, index: int, record: Mapping[str, Any]) -> tuple
         return (status if status in known else "runtime_error"), None, None
     if problem.style == "stdin":
         expected, got = problem.expected[index], str(record.get("stdout", ""))
-        ok = not record.get("stdout_truncated") and outputs_match(got, expected)
+        same = lcb_outputs_match if problem.compare == "lcb" else outputs_match
+        ok = not record.get("stdout_truncated") and same(got, expected)
         return ("pass" if ok else "wrong_answer"), _shown(expected), _shown(got)
     if problem.style == "call":
         expected = problem.expected[index]
@@ -385,7 +396,8 @@ def _grade(problem: CodeProblem, index: int, record: Mapping[str, Any]) -> tuple
             got = json.loads(record.get("value", ""))
         except (json.JSONDecodeError, TypeError):
             return "runtime_error", _shown(expected), _shown(str(record.get("value")))
-        return ("pass" if values_match(got, expected) else "wrong_answer"), _shown(expected), _shown(got)
+        equal = lcb_values_match if problem.compare == "lcb" else values_match
+        return ("pass" if equal(got, expected) else "wrong_answer"), _shown(expected), _shown(got)
     return "pass", None, None
 
 

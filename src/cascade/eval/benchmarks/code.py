@@ -2,58 +2,132 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import json
-from datetime import date
+import pickle
+import zlib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cascade.errors import CascadeError
 from cascade.eval.benchmarks.base import read_jsonl, require, user
+from cascade.verifiers.lcb_official import LCB_IMPORT_BLOCK, LCB_TIME_LIMIT
 
 STDIN_INSTRUCTION = ("Read the input from standard input, solve the problem, and print the answer to "
                      "standard output. Put your complete Python program in one ```python block.")
 STARTER_INSTRUCTION = "Complete the following starter code and put the whole solution in one ```python block:"
 
-# The model card's evaluation scripts: v5 = 2024-08-01..2025-02-01 (279 problems); v6 = 2024-08-01..2025-05-01
-# (454 problems), reported as the weighted union of the v5 part and the Feb-May 2025 part.
+# The windows the model card reports (paper arXiv 2512.13607 App. B): v5 = problems dated
+# 2024-08-01..2025-02-01 (279), v6 = 2024-08-01..2025-05-01 (454), reported as the weighted
+# union (v5 x 279 + Feb-May 2025 part x 175) / 454, which is the plain mean over the 454.
+# A window includes its start and excludes its end, so the two parts do not overlap.
 LCB_WINDOWS = {
-    "lcb_v5": (date(2024, 8, 1), date(2025, 2, 1)),
-    "lcb_v6": (date(2024, 8, 1), date(2025, 5, 1)),
+    "lcb_v5": (datetime(2024, 8, 1), datetime(2025, 2, 1)),
+    "lcb_v6": (datetime(2024, 8, 1), datetime(2025, 5, 1)),
 }
+LCB_PARTS = (("v5", datetime(2024, 8, 1), datetime(2025, 2, 1)),
+             ("2502_2505", datetime(2025, 2, 1), datetime(2025, 5, 1)))
+LCB_WINDOW_SIZES = {"lcb_v5": 279, "lcb_v6": 454}
 
 
-def load_livecodebench(path: Path, *, window: str | None = None) -> list[dict[str, Any]]:
+class _StringsOnly(pickle.Unpickler):
+    """The private tests are a pickled JSON string; a pickle that names any class or
+    function (which could run code on load) is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from test data")
+
+
+def decode_private_tests(value: Any) -> list[dict[str, Any]]:
+    """``private_test_cases`` of a code_generation_lite row: JSON text, or (in the release
+    files) base64 of zlib of a pickled JSON string, as LiveCodeBench's loader reads it."""
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    try:
+        tests = json.loads(value)
+    except json.JSONDecodeError:
+        raw = zlib.decompress(base64.b64decode(value.encode("utf-8"), validate=True))
+        text = _StringsOnly(io.BytesIO(raw)).load()
+        if not isinstance(text, (str, bytes)):
+            raise ValueError(f"the pickle holds {type(text).__name__}, not JSON text") from None
+        tests = json.loads(text)
+    if not isinstance(tests, list):
+        raise ValueError("expected a list of tests")
+    return tests
+
+
+def _lcb_tests(r: dict[str, Any], path: Path, n: int) -> tuple[list[dict[str, Any]], bool]:
+    """Public + private tests of one row (the official runner uses both) and whether the
+    private ones were there."""
+    try:
+        tests = json.loads(require(r, "public_test_cases", path, n))
+    except json.JSONDecodeError as exc:
+        raise CascadeError(f"not valid JSON: {exc.msg}", file=str(path), line=n, field="public_test_cases") from None
+    n_public = len(tests) if isinstance(tests, list) else 0
+    private = r.get("private_test_cases")
+    has_private = private not in (None, "", "[]", [])
+    if has_private:
+        try:
+            tests = list(tests) + decode_private_tests(private)
+        except (ValueError, TypeError, zlib.error, pickle.UnpicklingError, EOFError, binascii.Error) as exc:
+            raise CascadeError(f"cannot decode (JSON, or base64 -> zlib -> pickle -> JSON): {exc}",
+                               file=str(path), line=n, field="private_test_cases") from None
+    if not isinstance(tests, list):
+        raise CascadeError("expected a JSON list of tests", file=str(path), line=n, field="public_test_cases")
+    for i, t in enumerate(tests):
+        if not isinstance(t, dict) or not isinstance(t.get("input"), str) or not isinstance(t.get("output"), str):
+            where = "public_test_cases" if i < n_public else "private_test_cases"
+            raise CascadeError(f"test {i} needs string 'input' and 'output'", file=str(path), line=n, field=where)
+    return tests, has_private
+
+
+def load_livecodebench(path: Path, *, window: str | None = None, compare: str = "lcb") -> list[dict[str, Any]]:
     """code_generation_lite layout: question_content, starter_code, public_test_cases (a JSON
-    string of {input, output, testtype}), metadata (a JSON string with func_name), contest_date."""
-    start, end = LCB_WINDOWS[window] if window else (date.min, date.max)
+    string of {input, output, testtype}), private_test_cases (JSON, or compressed in the
+    release files), metadata (a JSON string with func_name), contest_date.
+
+    Ground truths follow LiveCodeBench's runner (``cascade.verifiers.lcb_official``): its
+    import block before the code, its output comparison (``compare="lcb"``; ``"tolerant"``
+    gives the 1e-6 comparison used for RL rewards) and its 6 s per test. ``meta.tests`` says
+    whether the row had private tests (``"public+private"``) or not (``"public_only"``), and
+    ``meta.lcb_part`` which part of the v6 union a problem is in."""
+    start, end = LCB_WINDOWS[window] if window else (datetime.min, datetime.max)
     out = []
     for n, r in read_jsonl(path):
         try:
-            when = date.fromisoformat(str(require(r, "contest_date", path, n))[:10])
+            when = datetime.fromisoformat(str(require(r, "contest_date", path, n)))
         except ValueError:
             raise CascadeError("not an ISO date (YYYY-MM-DD...)", file=str(path), line=n, field="contest_date") from None
         if not start <= when < end:
             continue
+        tests, has_private = _lcb_tests(r, path, n)
         try:
-            tests = json.loads(require(r, "public_test_cases", path, n))
             meta = json.loads(r.get("metadata") or "{}")
         except json.JSONDecodeError as exc:
-            raise CascadeError(f"not valid JSON: {exc.msg}", file=str(path), line=n, field="public_test_cases") from None
+            raise CascadeError(f"not valid JSON: {exc.msg}", file=str(path), line=n, field="metadata") from None
         starter = r.get("starter_code") or ""
-        functional = bool(tests) and tests[0].get("testtype") == "functional"
-        if functional:
+        official = {"prelude": LCB_IMPORT_BLOCK, "time_limit": LCB_TIME_LIMIT, "compare": compare}
+        # The runner grades a problem as functional when its metadata names a function.
+        if meta.get("func_name") or (tests and tests[0].get("testtype") == "functional"):
             if not meta.get("func_name"):
                 raise CascadeError("functional tests need metadata.func_name", file=str(path), line=n, field="metadata")
             gt = {"style": "call", "fn_name": meta["func_name"],
-                  "tests": [{"input": t["input"], "output": t["output"]} for t in tests]}
+                  "tests": [{"input": t["input"], "output": t["output"]} for t in tests], **official}
             prompt = f"{r['question_content']}\n\n{STARTER_INSTRUCTION}\n```python\n{starter}\n```"
         else:
-            gt = {"style": "stdin", "tests": [{"input": t["input"], "output": t["output"]} for t in tests]}
+            gt = {"style": "stdin", "tests": [{"input": t["input"], "output": t["output"]} for t in tests], **official}
             prompt = f"{r['question_content']}\n\n{STDIN_INSTRUCTION}"
+        part = next((name for name, lo, hi in LCB_PARTS if lo <= when < hi), None)
         out.append({"id": str(r.get("question_id") or f"lcb-{n}"), "messages": user(prompt), "verifier": "code",
                     "ground_truth": gt,
                     "meta": {"platform": r.get("platform"), "difficulty": r.get("difficulty"),
-                             "contest_date": str(when)}})
+                             "contest_date": when.isoformat(), "lcb_part": part,
+                             "tests": "public+private" if has_private else "public_only"}})
     return out
 
 
