@@ -69,7 +69,7 @@ def test_outputs_metrics_and_summary(tmp_path):
                   "finish_reason"):
         assert field in first
     assert first["reasoning"] is not None and "boxed" in first["answer"]
-    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert json.loads((tmp_path / "metrics.json").read_text())["results"] == json.loads(json.dumps(metrics))
     assert "toy_sums" in (tmp_path / "summary.md").read_text()
 
 
@@ -128,7 +128,7 @@ def test_kill_and_resume_gives_exactly_one_line_per_sample(tmp_path):
     keys = [(r["id"], r["seed"]) for r in rows]
     assert len(keys) == len(set(keys)) == 24
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["toy_sums.think"]["avg_at_k"] == pytest.approx(0.5)
+    assert metrics["results"]["toy_sums.think"]["avg_at_k"] == pytest.approx(0.5)
 
 
 def test_resume_refuses_samples_drawn_with_other_settings(tmp_path):

@@ -14,9 +14,22 @@ Evaluate a model on benchmarks, k samples per prompt, with the model card's prot
 (temperature 0.6, top-p 0.95, per-benchmark k, budget and mode; IFEval in instruct mode).
 
 Writes one JSONL line per (prompt, sample), metrics.json (avg@k, pass@k, majority@k,
-standard error across seeds, per category) and summary.md beside the published
-Nemotron-Cascade-8B numbers. Re-running the same command skips finished samples; a killed
-run loses nothing it wrote. Progress bars show samples done, tokens/s and the ETA.
+standard error across seeds, per category; the run record: command, model, backend,
+sampling, per-benchmark k and budget, data files with SHA-256, package version, date) and
+summary.md beside the published Nemotron-Cascade-8B numbers. The card's numbers appear
+only beside results scored on its protocol and data; every other result says why it is
+not comparable (public tests only, another window, a subset, another budget...), and a
+benchmark with no honest number (verifier failed on most samples, no judge) is "not
+scored". Prompts longer than the context (with the budget) are skipped and counted.
+Re-running the same command skips finished samples; a killed run loses nothing it wrote;
+a run of some benchmarks into an existing --out keeps the others' results. Progress bars
+show samples done, tokens/s and the ETA.
+
+LiveCodeBench is graded as its official runner grades it (its import block, output
+comparison and 6 s per test; private tests when the data has them). ArenaHard needs a
+judge: --judge-base-url and --judge-model (any OpenAI-compatible server); each answer is
+judged against the baseline in both orders and the win rate is reported with its
+bootstrap interval, as arena-hard-auto does.
 
 Backends: local (this machine, CPU or one GPU, batched), vllm (offline, GPU, optional
 extra), openai (any OpenAI-compatible server, e.g. `cascade serve`). Temperature 0 is
@@ -38,6 +51,13 @@ examples:
   cascade eval --model runs/tiny/final --benchmarks toy_math,toy_if --mode both \\
       --temperature 0 --max-tokens 128 --data-dir data
 
+  # ArenaHard, judged by a model behind an OpenAI-compatible server
+  cascade eval --model runs/tiny/final --benchmarks arena_hard --data-dir ../shared/data \\
+      --judge-base-url http://127.0.0.1:8001/v1 --judge-model judge --judge-api-key-env JUDGE_KEY
+
+  # what is registered, with each benchmark's protocol and expected data layout
+  cascade eval --list
+
   # any OpenAI-compatible server (vLLM serve, SGLang, cascade serve, a hosted API)
   cascade eval --model my-model --backend openai --base-url http://127.0.0.1:8000/v1 \\
       --api-key-env OPENAI_API_KEY --concurrency 32 --benchmarks aime25:8
@@ -51,8 +71,10 @@ benchmarks: aime24 aime25 math500 gsm8k gpqa_diamond mmlu mmlu_pro ifeval ifbenc
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a model on benchmarks (avg@k, pass@k, maj@k)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="a checkpoint directory or hub id (or the server's model name)")
-    p.add_argument("--benchmarks", required=True, metavar="NAME[:K],...",
+    p.add_argument("--list", action="store_true",
+                   help="print the registered benchmarks with their protocol (k, budget, mode, metric, data layout)")
+    p.add_argument("--model", help="a checkpoint directory or hub id (or the server's model name)")
+    p.add_argument("--benchmarks", metavar="NAME[:K],...",
                    help="comma-separated benchmarks, each with an optional sample count k")
     p.add_argument("--backend", choices=["local", "vllm", "openai"], default="local")
     p.add_argument("--base-url", help="openai backend: the server's /v1 URL")
@@ -78,6 +100,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="local backend: cpu, cuda or auto")
     p.add_argument("--dtype", default="auto", help="local backend: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
     p.add_argument("--workers", type=int, help="verifier worker processes (default: the CPU count)")
+    p.add_argument("--judge-base-url", help="judged benchmarks (ArenaHard): the judge server's /v1 URL")
+    p.add_argument("--judge-model", help="judged benchmarks: the judge's model name on that server")
+    p.add_argument("--judge-api-key-env", metavar="VAR", help="environment variable holding the judge's key")
+    p.add_argument("--judge-max-tokens", type=int, default=4096,
+                   help="the judge's budget per judgement (default 4096, arena-hard-auto's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -98,9 +125,28 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CascadeError(f"must be in (0, 1], got {args.top_p}", field="--top-p")
     if args.max_retries < 0 or not args.request_timeout > 0 or args.request_timeout == float("inf"):
         raise CascadeError("--max-retries must be >= 0 and --request-timeout a positive number of seconds", field="--max-retries")
+    positive("--judge-max-tokens", args.judge_max_tokens)
+    if bool(args.judge_base_url) != bool(args.judge_model):
+        raise CascadeError("a judge needs both --judge-base-url and --judge-model", field="--judge-model")
     if args.backend == "openai" and not args.base_url:
         raise CascadeError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)", field="--base-url")
     check_output_dir(args.out, "--out")  # before the model loads: a bad path must not cost that
+
+
+def list_benchmarks() -> str:
+    """The registry as text: each benchmark's protocol and the data it expects."""
+    from cascade.eval.benchmarks import BENCHMARKS
+
+    lines = []
+    for b in BENCHMARKS.values():
+        size = f", {b.expected_prompts} prompts" if b.expected_prompts else ""
+        lines.append(f"{b.name}: k={b.k}, budget {b.max_tokens} tokens, mode {b.mode}, verifier {b.verifier}{size}")
+        lines.append(f"    metric: {b.metric}")
+        lines.append(f"    data:   <data-dir>/{b.default_path}" + (f" ({b.layout})" if b.layout else ""))
+        if b.hub_id:
+            lines.append(f"    hub:    {b.hub_id}")
+        lines += [f"    note:   {n}" for n in b.notes]
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,8 +154,13 @@ def run(args: argparse.Namespace) -> int:
 
     from cascade.eval.backends import make_backend
     from cascade.eval.benchmarks import parse_benchmark_spec
-    from cascade.eval.runner import EvalSettings, evaluate
+    from cascade.eval.runner import EvalSettings, JudgeSettings, evaluate
 
+    if args.list:
+        print(list_benchmarks())
+        return 0
+    if not args.model or not args.benchmarks:
+        raise CascadeError("--model and --benchmarks are required (or --list)", field="--benchmarks")
     _check_args(args)
     specs = parse_benchmark_spec(args.benchmarks)
     options: dict[str, Any]
@@ -123,13 +174,30 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             mode=args.mode, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
                             workers=args.workers)
+    run_info = {"backend": args.backend, "backend_options": options}
+    if args.judge_base_url:
+        judge_backend = make_backend("openai", args.judge_model, base_url=args.judge_base_url,
+                                     api_key_env=args.judge_api_key_env, concurrency=args.concurrency,
+                                     timeout=args.request_timeout, max_retries=args.max_retries)
+        settings.judge = JudgeSettings(judge_backend, args.judge_model, max_tokens=args.judge_max_tokens,
+                                       base_url=args.judge_base_url)
+    console = Console()
+
+    def report(key: str, m: dict[str, Any]) -> None:
+        if m["status"] != "scored":
+            console.print(f"{key}: NOT SCORED: " + "; ".join(m["flags"]), markup=False, highlight=False)
+        elif m["flags"]:
+            console.print(f"{key}: not comparable with the card: " + "; ".join(m["flags"]), markup=False,
+                          highlight=False)
+
     backend = make_backend(args.backend, args.model, **options)
     try:
         metrics = evaluate(backend, specs, args.out, data_dir=args.data_dir, settings=settings,
-                           model_name=args.model, progress=not args.no_progress)
+                           model_name=args.model, progress=not args.no_progress, run_info=run_info, on_result=report)
     finally:
         backend.close()
-    console = Console()
+        if settings.judge is not None:
+            settings.judge.backend.close()
     console.print((Path(args.out) / "summary.md").read_text(), markup=False)
     console.print(f"wrote {args.out}/metrics.json, summary.md and one JSONL per benchmark; {len(metrics)} results",
                   markup=False)

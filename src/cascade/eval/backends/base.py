@@ -17,11 +17,16 @@ class GenRequest:
     tools: list[dict[str, Any]] | None = None
 
 
+CONTEXT_SKIP = "context"
+
+
 @dataclass
 class GenOutput:
     text: str  # the completion as the model wrote it, with <think>...</think> when it thought
     tokens: int  # completion tokens
-    finish_reason: Literal["stop", "length"]
+    # "context": not generated, the prompt plus the budget do not fit the model's context
+    # (the runner skips and counts such prompts instead of stopping the run)
+    finish_reason: Literal["stop", "length", "context"]
     extra: dict[str, Any] = field(default_factory=dict)
 
 

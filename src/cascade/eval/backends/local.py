@@ -12,7 +12,7 @@ from itertools import groupby
 from typing import Any, Sequence
 
 from cascade.errors import CascadeError
-from cascade.eval.backends.base import GenOutput, GenRequest
+from cascade.eval.backends.base import CONTEXT_SKIP, GenOutput, GenRequest
 from cascade.eval.backends.prompt import context_length, render_prompt, strip_stop
 
 
@@ -42,22 +42,29 @@ class LocalBackend:
         for (seed, max_tokens, temperature, top_p), group in groupby(sorted(range(len(requests)), key=key), key=key):
             idx = list(group)
             prompts = [self.render(requests[i]) for i in idx]
-            self._check_budget(prompts, max_tokens)
+            fits = self._fits(prompts, max_tokens)
+            for i, ok in zip(idx, fits):
+                if not ok:
+                    outputs[i] = GenOutput(text="", tokens=0, finish_reason=CONTEXT_SKIP,
+                                           extra={"error": f"the prompt plus a {max_tokens}-token budget exceed the "
+                                                           "model's context; pass a smaller --max-tokens"})
+            idx, prompts = [i for i, ok in zip(idx, fits) if ok], [p for p, ok in zip(prompts, fits) if ok]
+            if not idx:
+                continue
             sampling = SamplingParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
             for i, g in zip(idx, self.engine.generate(prompts, sampling)):
                 outputs[i] = GenOutput(text=strip_stop(g.text), tokens=len(g.token_ids), finish_reason=g.finish_reason)
         return [o for o in outputs if o is not None]
 
-    def _check_budget(self, prompts: list[str], max_tokens: int) -> None:
-        """Refuse a budget the model has no positions for: the engine would allocate a KV
-        cache for prompt + budget and decode past the trained context."""
+    def _fits(self, prompts: list[str], max_tokens: int) -> list[bool]:
+        """Whether each prompt plus the budget fits the model's positions; the engine would
+        otherwise allocate a KV cache past the trained context. Those that do not are
+        skipped, not generated, so one long prompt cannot stop a run."""
         limit = context_length(getattr(self.engine.model, "config", None))
         if limit is None:
-            return
-        longest = max(len(ids) for ids in self.engine.tokenizer(prompts, add_special_tokens=False)["input_ids"])
-        if longest + max_tokens > limit:
-            raise CascadeError(f"a {longest}-token prompt plus a {max_tokens}-token budget exceeds the model's "
-                               f"{limit} positions; pass a smaller --max-tokens", field="max_tokens")
+            return [True] * len(prompts)
+        lengths = [len(ids) for ids in self.engine.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        return [n + max_tokens <= limit for n in lengths]
 
     def close(self) -> None:
         pass

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from cascade.chat.parse import THINK_CLOSE, THINK_OPEN, TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 from cascade.errors import CascadeError
-from cascade.eval.backends.base import GenOutput, GenRequest
+from cascade.eval.backends.base import CONTEXT_SKIP, GenOutput, GenRequest
 
 
 class OpenAIBackend:
@@ -53,6 +53,11 @@ class OpenAIBackend:
             kwargs["tools"] = req.tools
         try:
             resp = self.client.chat.completions.create(**kwargs)
+        except openai.BadRequestError as exc:
+            message = _error_text(exc)
+            if "context" in message.lower():  # vLLM, SGLang and cascade serve name the context
+                return GenOutput(text="", tokens=0, finish_reason=CONTEXT_SKIP, extra={"error": message})
+            raise CascadeError(f"{self.base_url} answered 400: {message}") from None
         except openai.APIStatusError as exc:
             raise CascadeError(f"{self.base_url} answered {exc.status_code} (after retries): "
                                f"{_error_text(exc)}") from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from cascade.errors import CascadeError
-from cascade.eval.backends.base import GenOutput, GenRequest
+from cascade.eval.backends.base import CONTEXT_SKIP, GenOutput, GenRequest
 from cascade.eval.backends.prompt import render_prompt, strip_stop
 
 ORIGINAL_CONTEXT = 32768  # Qwen3's pre-training window, which YaRN stretches
@@ -68,10 +68,18 @@ class VLLMBackend:
                    for r in requests]
         params = [SamplingParams(temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens, seed=r.seed,
                                  skip_special_tokens=False) for r in requests]
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
-        return [GenOutput(text=strip_stop(o.outputs[0].text), tokens=len(o.outputs[0].token_ids),
-                          finish_reason="length" if o.outputs[0].finish_reason == "length" else "stop")
-                for o in outs]
+        # vLLM refuses a prompt longer than max_model_len (and caps the rest at it, as the
+        # model card's evaluation does): such prompts are skipped and counted, not fatal.
+        limit = self.llm.llm_engine.model_config.max_model_len
+        keep = [i for i, p in enumerate(prompts) if len(p["prompt_token_ids"]) < limit]
+        outputs = [GenOutput(text="", tokens=0, finish_reason=CONTEXT_SKIP,
+                             extra={"error": f"the prompt is longer than max_model_len {limit}"})
+                   for _ in requests]
+        outs = self.llm.generate([prompts[i] for i in keep], [params[i] for i in keep], use_tqdm=False) if keep else []
+        for i, o in zip(keep, outs):
+            outputs[i] = GenOutput(text=strip_stop(o.outputs[0].text), tokens=len(o.outputs[0].token_ids),
+                                   finish_reason="length" if o.outputs[0].finish_reason == "length" else "stop")
+        return outputs
 
     def close(self) -> None:
         pass

@@ -35,9 +35,22 @@ class Benchmark:
     description: str = ""
     category_field: str | None = None  # meta key used for per-category metrics
     notes: list[str] = field(default_factory=list)
+    expected_prompts: int | None = None  # the official set's size; fewer loaded = another window/subset
+    metric: str = "avg@k (pass@1 averaged over k samples)"
+
+    @property
+    def layout(self) -> str:
+        """The data layout the loader expects (its docstring's first paragraph)."""
+        loader = getattr(self.loader, "func", self.loader)  # functools.partial
+        doc = (loader.__doc__ or "").strip()
+        return " ".join(doc.split("\n\n")[0].split())
+
+    def data_path(self, data_dir: str | Path | None = None) -> Path:
+        """Where ``load`` reads from: the default path under the data dir."""
+        return resolve_data_dir(data_dir) / self.default_path
 
     def load(self, data_dir: str | Path | None = None, path: str | Path | None = None) -> list[dict[str, Any]]:
-        target = Path(path) if path else resolve_data_dir(data_dir) / self.default_path
+        target = Path(path) if path else self.data_path(data_dir)
         if not target.exists():
             hint = f" (hub id: {self.hub_id}; download it where a hub is reachable)" if self.hub_id else ""
             raise CascadeError(f"benchmark data for '{self.name}' not found at {target}{hint}; "
