@@ -9,6 +9,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	# The official BFCL checker, the oracle of tests/test_bfcl_official.py. Without its
+	# dependencies: they pin numpy 1.26 and API clients that conflict with ours, and the AST
+	# checker needs none of them.
+	$(VENV)/bin/python -m pip install --quiet --no-deps bfcl-eval==2025.7.17
 	touch $(STAMP)
 
 venv: $(STAMP)
