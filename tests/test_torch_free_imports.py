@@ -16,6 +16,7 @@ import textwrap
 TORCH_FREE_PACKAGES = [
     "cascade.config",
     "cascade.data",
+    "cascade.data.adapters",
     "cascade.chat",
     "cascade.verifiers",
     "cascade.sandbox",
