@@ -21,7 +21,8 @@ import pytest
 
 from cascade.errors import CascadeError
 from cascade.eval.benchmarks import get_benchmark
-from cascade.eval.benchmarks.code import decode_private_tests, load_livecodebench
+from cascade.data.adapters import decode_lcb_private_tests
+from cascade.eval.benchmarks.code import load_livecodebench
 from cascade.verifiers.code import outputs_match, parse_ground_truth, verify_many
 from cascade.verifiers.lcb_official import LCB_IMPORT_BLOCK, LCB_TIME_LIMIT, lcb_outputs_match, lcb_values_match
 
@@ -185,15 +186,15 @@ def test_windows_follow_the_problem_dates(lite_file):
 
 def test_a_pickle_that_names_a_class_is_refused(tmp_path):
     evil = base64.b64encode(zlib.compress(pickle.dumps(Path("/etc/passwd")))).decode()
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        decode_private_tests(evil)
+    with pytest.raises(CascadeError, match="pickle"):
+        decode_lcb_private_tests(evil)
     row = lite_row("x", "2024-09-01T00:00:00", [io_test("1", "1")], None, None)
     row["private_test_cases"] = evil
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(row) + "\n")
     with pytest.raises(CascadeError, match="private_test_cases"):
         load_livecodebench(path)
-    assert decode_private_tests(json.dumps([io_test("1", "2")])) == [io_test("1", "2")]
+    assert decode_lcb_private_tests(json.dumps([io_test("1", "2")])) == [io_test("1", "2")]
 
 
 def test_shared_livecodebench_is_public_tests_only_and_graded_officially(shared_data):

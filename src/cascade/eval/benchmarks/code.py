@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import json
-import pickle
-import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cascade.data.adapters import decode_lcb_private_tests
 from cascade.errors import CascadeError
 from cascade.eval.benchmarks.base import read_jsonl, require, user
 from cascade.verifiers.lcb_official import LCB_IMPORT_BLOCK, LCB_TIME_LIMIT
@@ -33,34 +29,6 @@ LCB_PARTS = (("v5", datetime(2024, 8, 1), datetime(2025, 2, 1)),
 LCB_WINDOW_SIZES = {"lcb_v5": 279, "lcb_v6": 454}
 
 
-class _StringsOnly(pickle.Unpickler):
-    """The private tests are a pickled JSON string; a pickle that names any class or
-    function (which could run code on load) is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from test data")
-
-
-def decode_private_tests(value: Any) -> list[dict[str, Any]]:
-    """``private_test_cases`` of a code_generation_lite row: JSON text, or (in the release
-    files) base64 of zlib of a pickled JSON string, as LiveCodeBench's loader reads it."""
-    if isinstance(value, list):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {type(value).__name__}")
-    try:
-        tests = json.loads(value)
-    except json.JSONDecodeError:
-        raw = zlib.decompress(base64.b64decode(value.encode("utf-8"), validate=True))
-        text = _StringsOnly(io.BytesIO(raw)).load()
-        if not isinstance(text, (str, bytes)):
-            raise ValueError(f"the pickle holds {type(text).__name__}, not JSON text") from None
-        tests = json.loads(text)
-    if not isinstance(tests, list):
-        raise ValueError("expected a list of tests")
-    return tests
-
-
 def _lcb_tests(r: dict[str, Any], path: Path, n: int) -> tuple[list[dict[str, Any]], bool]:
     """Public + private tests of one row (the official runner uses both) and whether the
     private ones were there."""
@@ -70,13 +38,14 @@ def _lcb_tests(r: dict[str, Any], path: Path, n: int) -> tuple[list[dict[str, An
         raise CascadeError(f"not valid JSON: {exc.msg}", file=str(path), line=n, field="public_test_cases") from None
     n_public = len(tests) if isinstance(tests, list) else 0
     private = r.get("private_test_cases")
-    has_private = private not in (None, "", "[]", [])
+    has_private = private not in (None, "", "[]")
     if has_private:
         try:
-            tests = list(tests) + decode_private_tests(private)
-        except (ValueError, TypeError, zlib.error, pickle.UnpicklingError, EOFError, binascii.Error) as exc:
-            raise CascadeError(f"cannot decode (JSON, or base64 -> zlib -> pickle -> JSON): {exc}",
-                               file=str(path), line=n, field="private_test_cases") from None
+            # JSON text, or base64(zlib(pickle(JSON text))) in the release files; the pickle is
+            # parsed, never run.
+            tests = list(tests) + decode_lcb_private_tests(private)
+        except CascadeError as exc:
+            raise CascadeError(exc.message, file=str(path), line=n, field="private_test_cases") from None
     if not isinstance(tests, list):
         raise CascadeError("expected a JSON list of tests", file=str(path), line=n, field="public_test_cases")
     for i, t in enumerate(tests):
