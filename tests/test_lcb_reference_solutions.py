@@ -3,8 +3,8 @@ import block, comparison and time limit), and known-wrong ones fail.
 
 - the shared LiveCodeBench problems (no reference solutions ship with them): handwritten
   correct solutions of two stdin and two LeetCode problems, through the benchmark loader;
-- rllm's LeetCode reference solutions (a slice; all 200 are run by the command in
-  docs/eval.md): they use ``List`` and friends without importing them;
+- rllm's LeetCode reference solutions (a slice; docs/eval.md gives the counts for all 200):
+  they use ``List`` and friends without importing them;
 - NeMo-Skills' stdin samples with their ``is_correct`` labels.
 """
 
