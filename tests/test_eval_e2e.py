@@ -277,7 +277,9 @@ def test_context_length_follows_yarn_scaling():
     assert context_length(SimpleNamespace()) is None
 
 
-def test_local_backend_refuses_a_budget_past_the_context():
+def test_local_backend_skips_a_prompt_whose_budget_passes_the_context():
+    """The engine would allocate a KV cache past the trained context: such a request is not
+    generated; it comes back as a "context" skip with the reason, and the others run."""
     from types import SimpleNamespace
 
     from cascade.chat.template import render
@@ -290,13 +292,22 @@ def test_local_backend_refuses_a_budget_past_the_context():
         def __call__(self, texts, add_special_tokens=False):
             return {"input_ids": [[ord(c) for c in t] for t in texts]}
 
-    def never(*args):
-        raise AssertionError("generate must not run")
+    generated = []
+
+    def generate(prompts, sampling):
+        generated.extend(prompts)
+        return [SimpleNamespace(text="ok", token_ids=[1], finish_reason="stop") for _ in prompts]
 
     engine = SimpleNamespace(tokenizer=CharTokenizer(), model=SimpleNamespace(config=SimpleNamespace(
-        max_position_embeddings=200)), generate=never)
+        max_position_embeddings=200)), generate=generate)
     backend = LocalBackend("", engine=engine)
     prompt_chars = len(backend.render(request()))
-    with pytest.raises(CascadeError, match=f"{prompt_chars}-token prompt plus a {300 - prompt_chars}-token budget"):
-        backend.generate([GenRequest(messages=request().messages, enable_thinking=True,
-                                     max_tokens=300 - prompt_chars)])
+    long_request = GenRequest(messages=[{"role": "user", "content": "x" * 300}], enable_thinking=True,
+                              max_tokens=200 - prompt_chars)
+    fitting = GenRequest(messages=request().messages, enable_thinking=True, max_tokens=200 - prompt_chars)
+    outs = backend.generate([long_request, fitting])
+    assert outs[0].finish_reason == "context" and outs[0].text == "" and "budget" in outs[0].extra["error"]
+    assert outs[1].text == "ok" and len(generated) == 1
+    never = backend.generate([GenRequest(messages=request().messages, enable_thinking=True,
+                                         max_tokens=201 - prompt_chars)])
+    assert never[0].finish_reason == "context" and len(generated) == 1

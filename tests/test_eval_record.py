@@ -58,7 +58,9 @@ def test_overlong_prompt_is_skipped_the_record_is_complete_and_a_subset_rerun_me
 
     run = first["runs"][0]
     assert run["model"] == str(tiny_model_dir) and run["backend"] == "local"
-    assert "eval" in run["command"] and run["sampling"]["temperature"] == 0.0 and run["sampling"]["top_p"] == 0.95
+    assert run["command"].startswith("cascade eval --model ") and "--benchmarks toy_math:2,toy_chat" in run["command"]
+    assert "--max-tokens 8" in run["command"] and "--no-progress" in run["command"]
+    assert run["sampling"]["temperature"] == 0.0 and run["sampling"]["top_p"] == 0.95
     assert run["package"]["version"] and run["date"].startswith("20") and run["python"]
     bench = run["benchmarks"]["toy_math"]
     assert (bench["k"], bench["max_tokens"], bench["modes"]) == (2, 8, ["think"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,17 @@ def _check_args(args: argparse.Namespace) -> None:
     check_output_dir(args.out, "--out")  # before the model loads: a bad path must not cost that
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The invocation with every option spelled out (defaults included), so it re-runs the same."""
+    parts = ["cascade", "eval"]
+    for name, value in vars(args).items():
+        if name in ("func", "list", "debug", "command") or value is None or value is False or callable(value):
+            continue
+        flag = "--" + name.replace("_", "-")
+        parts += [flag] if value is True else [flag, shlex.quote(str(value))]
+    return " ".join(parts)
+
+
 def list_benchmarks() -> str:
     """The registry as text: each benchmark's protocol and the data it expects."""
     from cascade.eval.benchmarks import BENCHMARKS
@@ -174,7 +187,8 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             mode=args.mode, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
                             workers=args.workers)
-    run_info = {"backend": args.backend, "backend_options": options}
+    run_info = {"command": command_line(args), "argv": list(sys.argv), "backend": args.backend,
+                "backend_options": options}
     if args.judge_base_url:
         judge_backend = make_backend("openai", args.judge_model, base_url=args.judge_base_url,
                                      api_key_env=args.judge_api_key_env, concurrency=args.concurrency,

@@ -347,7 +347,7 @@ def _package_version() -> str:
 
 def run_record(settings: EvalSettings, run_info: dict[str, Any] | None) -> dict[str, Any]:
     """Who ran what, how and when: the part of the record shared by every benchmark."""
-    record = {"command": " ".join(sys.argv), **(run_info or {}),
+    record = {"command": " ".join(sys.argv), "argv": list(sys.argv), **(run_info or {}),
               "sampling": {"temperature": settings.temperature, "top_p": settings.top_p,
                            "max_tokens": settings.max_tokens, "seed": settings.seed, "mode": settings.mode},
               "limit": settings.limit, "package": {"name": "cascade-rl", "version": _package_version()},
