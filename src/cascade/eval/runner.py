@@ -275,6 +275,21 @@ def _pct(value: float | None) -> str:
     return "–" if value is None or value != value else f"{100 * value:.1f}"
 
 
+_TAGS = (("public tests only", "public tests only"), ("data covers", "partial data"), ("subset", "subset"),
+         ("prompts skipped", "prompts skipped"), ("verifier failed", "verifier errors"), ("judge", "other judge"),
+         ("no usable verdict", "verdicts missing"))
+
+
+def _tags(flags: list[str]) -> list[str]:
+    """Short labels of a result's flags for the table's status cell (the notes say them in full)."""
+    tags: list[str] = []
+    for flag in flags:
+        tag = next((t for prefix, t in _TAGS if flag.startswith(prefix)), "other protocol")
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
 def summary_markdown(metrics: dict[str, dict[str, Any]], model: str) -> str:
     """The results table; the card's numbers only beside results scored on its protocol and data."""
     pub = published_scores()
@@ -307,7 +322,7 @@ def summary_markdown(metrics: dict[str, dict[str, Any]], model: str) -> str:
         else:
             score = f"{_pct(m['avg_at_k'])} ± {_pct(m['stderr'])}"
             pass_k, maj = _pct(m["pass_at_k"]), _pct(m["majority_at_k"])
-        label = status if not flags or status != "scored" else "scored, see notes"
+        label = status if status != "scored" or not flags else "; ".join(_tags(flags))
         lines.append(f"| {bench} | {mode} | {m['k']} | {m['n_prompts']} | {score} | {pass_k} | {maj} | {label} | "
                      + " | ".join(pub_cells) + " |")
         notes += [f"- {key}: {flag}" for flag in flags]
