@@ -93,6 +93,7 @@ def verdict_judge(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
     from cascade.eval.arena_judge import judge_messages
 
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -109,6 +110,7 @@ def verdict_judge(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         model(input_ids=torch.tensor([ids + target]), labels=torch.tensor([[-100] * len(ids) + target])).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+    torch.set_num_threads(threads)  # later tests compare in-process runs with subprocess runs
     out = tmp_path_factory.mktemp("judge") / "model"
     model.save_pretrained(out)
     tok.save_pretrained(out)
