@@ -203,3 +203,20 @@ def test_shared_livecodebench_is_public_tests_only_and_graded_officially(shared_
     assert all(r["ground_truth"]["compare"] == "lcb" and r["ground_truth"]["prelude"] == LCB_IMPORT_BLOCK
                for r in records)
     assert all(parse_ground_truth(r["ground_truth"]).time_limit == 6.0 for r in records)
+
+
+def test_a_problem_with_many_tests_gets_the_runners_whole_problem_budget(tmp_path):
+    """The runner allows (6 + 1) s per test + 5 s for a whole problem; the sandbox's default cap
+    (120 s) would cut a slow but correct solution of a problem with many private tests."""
+    from cascade.eval.runner import _code_seconds
+    from cascade.verifiers.code import problem_wall_seconds
+
+    tests = [io_test(f"{i}\n", f"{i}\n") for i in range(40)]
+    path = tmp_path / "many.jsonl"
+    path.write_text(json.dumps(lite_row("many", "2024-09-01T00:00:00", tests[:1], tests[1:], None)) + "\n")
+    record = load_livecodebench(path)[0]
+    assert record["ground_truth"]["max_problem_seconds"] == 7 * 40 + 5
+    problem = parse_ground_truth(record["ground_truth"])
+    assert problem_wall_seconds(problem) == 6 * 40 + 5  # 6 s per test, under the runner's bound
+    assert problem_wall_seconds(parse_ground_truth({"style": "stdin", "tests": tests})) == 120 + 5
+    assert _code_seconds(record) == 6 * 40 + 5 + 10  # the batch timeout never cuts it first

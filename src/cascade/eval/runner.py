@@ -164,11 +164,26 @@ def _score(bench: Benchmark, chunk: list[tuple[dict[str, Any], int]], outputs: l
             results[i] = VerifyResult(0.0, False, {"judged": True})
         return results
     if todo:
-        scored = score_batch([chunk[i][0] for i in todo], [outputs[i].text for i in todo], workers=settings.workers,
-                             timeout=settings.verify_timeout)
+        records = [chunk[i][0] for i in todo]
+        scored = score_batch(records, [outputs[i].text for i in todo], workers=settings.workers,
+                             timeout=max([settings.verify_timeout] + [_code_seconds(r) for r in records]))
         for i, res in zip(todo, scored):
             results[i] = res
     return results
+
+
+def _code_seconds(record: dict[str, Any]) -> float:
+    """A code record's own sandbox budget plus a margin, so that the batch's per-item timeout
+    never cuts a verification the sandbox would let finish (LiveCodeBench problems with many
+    private tests get the official runner's budget)."""
+    if record.get("verifier") != "code":
+        return 0.0
+    from cascade.verifiers.code import parse_ground_truth, problem_wall_seconds
+
+    try:
+        return problem_wall_seconds(parse_ground_truth(record.get("ground_truth"))) + 10.0
+    except CascadeError:
+        return 0.0  # the verifier reports the bad record itself
 
 
 def _row(bench: Benchmark, rec: dict[str, Any], seed: int, mode: str, out: GenOutput, res: Any,

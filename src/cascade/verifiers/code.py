@@ -30,11 +30,11 @@ Ground truth (``record["ground_truth"]``, a dict or its JSON text), one of three
     - rllm LeetCode: ``{"functional": str}`` (or ``{"test": str}``) whose code already
       calls ``check(...)``; pair it with ``"prelude": LEETCODE_PRELUDE``.
 
-The whole problem gets ``min(time_limit * tests, 120) + 5`` seconds of wall time (the 5
-for interpreter start-up).
+The whole problem gets ``min(time_limit * tests, max_problem_seconds) + 5`` seconds of wall
+time (the 5 for interpreter start-up; ``max_problem_seconds`` defaults to 120).
 
-Optional in any style: ``time_limit`` (seconds per test, default 6), ``memory_mb`` (per
-process, default 1024) and ``prelude``: code run before the candidate, in its namespace,
+Optional in any style: ``time_limit`` (seconds per test, default 6), ``max_problem_seconds``
+(default 120), ``memory_mb`` (per process, default 1024) and ``prelude``: code run before the candidate, in its namespace,
 such as the imports LeetCode provides (``LEETCODE_PRELUDE``; its type hints need them).
 Stdin and call tests also take ``compare``: ``"tolerant"`` (the default above, for RL
 rewards) or ``"lcb"``, LiveCodeBench's own rules (``cascade.verifiers.lcb_official``:
@@ -122,6 +122,7 @@ class CodeProblem:
     time_limit: float = DEFAULT_TIME_LIMIT
     memory_mb: int = DEFAULT_MEMORY_MB
     compare: str = "tolerant"  # or "lcb": LiveCodeBench's output comparison
+    max_problem_seconds: float = MAX_PROBLEM_SECONDS
 
 
 def parse_ground_truth(ground_truth: Any) -> CodeProblem:
@@ -140,6 +141,7 @@ def parse_ground_truth(ground_truth: Any) -> CodeProblem:
         "memory_mb": int(_get(gt, "memory_mb", int, DEFAULT_MEMORY_MB)),
         "prelude": _compiled(_get(gt, "prelude", str, ""), "ground_truth.prelude"),
         "compare": _get(gt, "compare", str, "tolerant"),
+        "max_problem_seconds": float(_get(gt, "max_problem_seconds", (int, float), MAX_PROBLEM_SECONDS)),
     }
     if common["compare"] not in COMPARISONS:
         raise CascadeError(f"must be one of {', '.join(COMPARISONS)}, got {common['compare']!r}",
@@ -306,6 +308,11 @@ class CodeVerifier(Verifier):
         return judge(code, problem, mode)
 
 
+def problem_wall_seconds(problem: CodeProblem) -> float:
+    """The wall time one verification of ``problem`` may take in the sandbox."""
+    return min(problem.time_limit * len(problem.tests), problem.max_problem_seconds) + _STARTUP_SLACK
+
+
 def judge(code: str, problem: CodeProblem, mode: str | None = None) -> VerifyResult:
     """Run ``code`` on ``problem``'s tests in one sandbox job and grade the harness report."""
     mode = mode or sandbox_mode()
@@ -323,7 +330,7 @@ def judge(code: str, problem: CodeProblem, mode: str | None = None) -> VerifyRes
     n_tests = len(problem.tests)
     limits = Limits(
         cpu_seconds=problem.time_limit + 1,
-        wall_seconds=min(problem.time_limit * n_tests, MAX_PROBLEM_SECONDS) + _STARTUP_SLACK,
+        wall_seconds=problem_wall_seconds(problem),
         memory_mb=problem.memory_mb,
         max_output_bytes=2 * MAX_TEST_OUTPUT * n_tests + 1024 * 1024,
     )

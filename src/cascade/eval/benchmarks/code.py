@@ -80,7 +80,9 @@ def load_livecodebench(path: Path, *, window: str | None = None, compare: str = 
         except json.JSONDecodeError as exc:
             raise CascadeError(f"not valid JSON: {exc.msg}", file=str(path), line=n, field="metadata") from None
         starter = r.get("starter_code") or ""
-        official = {"prelude": LCB_IMPORT_BLOCK, "time_limit": LCB_TIME_LIMIT, "compare": compare}
+        # The runner's own bound for a whole problem: (timeout + 1) s per test + 5 s.
+        official = {"prelude": LCB_IMPORT_BLOCK, "time_limit": LCB_TIME_LIMIT, "compare": compare,
+                    "max_problem_seconds": (LCB_TIME_LIMIT + 1) * len(tests) + 5}
         # The runner grades a problem as functional when its metadata names a function.
         if meta.get("func_name") or (tests and tests[0].get("testtype") == "functional"):
             if not meta.get("func_name"):
