@@ -127,7 +127,8 @@ def test_arena_hard_end_to_end_with_a_served_judge(shared_data, tiny_model_dir, 
         args = ["eval", "--model", str(tiny_model_dir), "--benchmarks", "arena_hard", "--limit", "2",
                 "--max-tokens", "8", "--temperature", "0", "--device", "cpu", "--data-dir", str(shared_data),
                 "--out", str(out), "--workers", "1", "--no-progress",
-                "--judge-base-url", judge.base_url, "--judge-model", "judge", "--judge-max-tokens", "12"]
+                "--judge-base-url", judge.base_url, "--judge-model", "judge", "--judge-max-tokens", "12",
+                "--judge-thinking-flag"]
         assert main(args) == 0
     judgments = [json.loads(line) for line in (out / "arena_hard.think.judgments.jsonl").read_text().splitlines()]
     assert len(judgments) == 2
@@ -143,3 +144,27 @@ def test_arena_hard_end_to_end_with_a_served_judge(shared_data, tiny_model_dir, 
     assert any("judge judge (the card's judge" in f for f in m["flags"])
     summary = (out / "summary.md").read_text()
     assert "not comparable" in summary and "87.9" not in summary
+
+
+def test_a_hosted_judge_gets_no_chat_template_field():
+    """Hosted APIs (the card's judge is GPT-4-Turbo) refuse vLLM's chat_template_kwargs."""
+    from types import SimpleNamespace
+
+    from cascade.eval.backends.base import GenRequest
+    from cascade.eval.backends.openai_http import OpenAIBackend
+
+    sent = []
+
+    def create(**kwargs):
+        sent.append(kwargs)
+        message = SimpleNamespace(content="[[A=B]]", tool_calls=None, model_extra={})
+        return SimpleNamespace(choices=[SimpleNamespace(message=message, finish_reason="stop")],
+                               usage=SimpleNamespace(completion_tokens=3))
+
+    client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    request = GenRequest(messages=[{"role": "user", "content": "q"}], enable_thinking=False, max_tokens=8)
+    for flag in (False, True):
+        backend = OpenAIBackend("judge", base_url="http://x/v1", client=client, thinking_flag=flag)
+        assert backend.generate([request])[0].text == "[[A=B]]"
+        backend.close()
+    assert "extra_body" not in sent[0] and sent[1]["extra_body"]["chat_template_kwargs"] == {"enable_thinking": False}

@@ -105,6 +105,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--judge-base-url", help="judged benchmarks (ArenaHard): the judge server's /v1 URL")
     p.add_argument("--judge-model", help="judged benchmarks: the judge's model name on that server")
     p.add_argument("--judge-api-key-env", metavar="VAR", help="environment variable holding the judge's key")
+    p.add_argument("--judge-thinking-flag", action="store_true",
+                   help="send chat_template_kwargs.enable_thinking=false to the judge (vLLM, SGLang, cascade serve); "
+                        "hosted APIs refuse the field, so it is off by default")
     p.add_argument("--judge-max-tokens", type=int, default=4096,
                    help="the judge's budget per judgement (default 4096, arena-hard-auto's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -192,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
     if args.judge_base_url:
         judge_backend = make_backend("openai", args.judge_model, base_url=args.judge_base_url,
                                      api_key_env=args.judge_api_key_env, concurrency=args.concurrency,
-                                     timeout=args.request_timeout, max_retries=args.max_retries)
+                                     timeout=args.request_timeout, max_retries=args.max_retries,
+                                     thinking_flag=args.judge_thinking_flag)
         settings.judge = JudgeSettings(judge_backend, args.judge_model, max_tokens=args.judge_max_tokens,
                                        base_url=args.judge_base_url)
     console = Console()

@@ -25,7 +25,8 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: str, *, base_url: str, api_key_env: str | None = None, concurrency: int = 8,
-                 timeout: float = 600.0, max_retries: int = 5, client: Any = None) -> None:
+                 timeout: float = 600.0, max_retries: int = 5, client: Any = None,
+                 thinking_flag: bool = True) -> None:
         if concurrency < 1:
             raise CascadeError("must be at least 1", field="concurrency")
         if client is None:
@@ -39,6 +40,8 @@ class OpenAIBackend:
         self.client = client
         self.model = model
         self.base_url = base_url
+        # Hosted APIs (a judge such as GPT-4) refuse the vLLM/SGLang chat_template_kwargs field.
+        self.thinking_flag = thinking_flag
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="cascade-openai")
 
     def _one(self, req: GenRequest) -> GenOutput:
@@ -47,8 +50,9 @@ class OpenAIBackend:
         kwargs: dict[str, Any] = {
             "model": self.model, "messages": req.messages, "max_tokens": req.max_tokens,
             "temperature": req.temperature, "top_p": req.top_p, "seed": req.seed,
-            "extra_body": {"chat_template_kwargs": {"enable_thinking": req.enable_thinking}},
         }
+        if self.thinking_flag:
+            kwargs["extra_body"] = {"chat_template_kwargs": {"enable_thinking": req.enable_thinking}}
         if req.tools:
             kwargs["tools"] = req.tools
         try:
