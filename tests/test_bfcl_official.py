@@ -1,7 +1,7 @@
 """The tool-call verifier against BFCL's own AST checker as the oracle.
 
-The oracle is the official ``bfcl-eval`` package, release 2025.7.17 (the BFCL v3 data in
-shared/data is gorilla tag v1.3 of the same day). Its dependencies pin numpy and a dozen API
+The oracle is the official ``bfcl-eval`` package, release 2025.7.17 (the BFCL v3 data the
+tests read is gorilla tag v1.3, of the same day). Its dependencies pin numpy and a dozen API
 clients that conflict with the project's, so it is installed with ``--no-deps`` (the
 Makefile does this for the test venv); the AST checker itself needs only the standard
 library, plus the model-config table it consults for function names with dots, which is
