@@ -224,7 +224,9 @@ def _params() -> list:
 @pytest.mark.parametrize(("attack", "mode"), _params())
 def test_attack_is_contained(attack: Attack, mode: str, scratch_parent, monkeypatch):
     monkeypatch.setenv("CASCADE_CANARY_SECRET", CANARY)
+    parent_mode = scratch_parent.stat().st_mode
     result = run_python(attack.code, limits=attack.limits, mode=mode, argv=[str(os.getpid()), CANARY])
+    assert scratch_parent.stat().st_mode == parent_mode, "the runner changed the scratch parent's permissions"
     assert result.mode == mode
     assert result.status in attack.statuses, result
     if attack.check:
@@ -323,7 +325,7 @@ SPOOFS = {
     "print_then_os_exit_wrong": ("import os\nprint(4)\nos._exit(0)\n", STDIN_PROBLEM, {"wrong_answer"}),
     "lurker_prints_later": (
         "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(0.5)\n    print(5, flush=True)\n"
-        "    os._exit(0)\nprint(4)\n", STDIN_PROBLEM, {"wrong_answer"}),
+        "    os._exit(0)\nprint(4)\n", STDIN_PROBLEM, {"wrong_answer", "runtime_error"}),  # fork is refused where seccomp is
     "infinite_loop_in_test": ("def add(a, b):\n    while True:\n        pass\n", ADD_PROBLEM, {"time_limit"}),
     "ignore_alarm_and_sleep": (
         "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\ndef add(a, b):\n    time.sleep(100)\n",
@@ -350,3 +352,29 @@ def test_harness_spoofing_never_passes(name, mode, scratch_parent):
 def test_honest_solution_still_passes_after_attacks(mode, scratch_parent):
     assert judge("def add(a, b):\n    return a + b\n", ADD_PROBLEM, mode).passed
     assert judge("a, b = map(int, input().split())\nprint(a + b)\n", STDIN_PROBLEM, mode).passed
+
+
+@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+def test_job_deleting_its_scratch_leaves_the_parent_alone(mode, monkeypatch):
+    """Like /tmp: world-writable and sticky, so the job's uid may remove its own scratch
+    directory; cleaning up after it must not chmod the parent (it once became 0700,
+    and every later job failed)."""
+    parent = Path(tempfile.mkdtemp(prefix="cascade-sticky-"))
+    parent.chmod(0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(parent))
+    code = (
+        "import os, shutil\nhere = os.getcwd()\nshutil.rmtree(here, ignore_errors=True)\n"
+        "try:\n    os.rmdir(here)\nexcept OSError as e:\n    print('kept', e)\n"
+        "print('gone' if not os.path.exists(here) else 'still there')\n"
+    )
+    try:
+        result = run_python(code, limits=FAST, mode=mode)
+        assert result.status in ("ok", "runtime_error"), result
+        assert oct(parent.stat().st_mode & 0o7777) == oct(0o1777)
+        after = run_python("print(6 * 7)", mode=mode)
+        assert (after.status, after.stdout) == ("ok", "42\n")
+        assert not list(parent.iterdir())
+    finally:
+        for leftover in parent.iterdir():
+            leftover.rmdir()
+        parent.rmdir()

@@ -1,23 +1,41 @@
 """Test harness that runs inside the sandbox for the code verifier (stdlib only).
 
 Not imported by the project: ``cascade.verifiers.code`` passes this file's text to
-``run_python`` as the job's main file, together with ``solution.py`` (the candidate) and
-``job.marshal`` (the tests, without expected outputs except where a test is code that asserts).
-Its standard input holds a per-run nonce.
+``run_python`` as the job's main file, together with ``solution.py`` (the candidate),
+``job.marshal`` (what the candidate may see: stdin texts or call arguments, never an
+expected output) and, for assert-style tests, ``judge.marshal`` (the test code, which
+holds the expected values). Its standard input holds a per-run nonce.
 
-The harness itself never runs candidate code. Each test runs in a forked child that first
-points fds 0/1/2 at per-test files and closes every other descriptor but its own report
-pipe, so candidate code cannot reach the harness's stdout. Only when all tests are done
-(and, under bwrap, every other process in the sandbox is killed) does the harness read
-the nonce and print one line, ``<nonce> <json report>``. A program that prints a fake
-report, exits early or kills the harness therefore produces no valid report.
+Processes. The harness (this process) never runs candidate code and never holds the
+assert tests. Each test runs the candidate in a fresh forked process (the *candidate
+process*) that first points fds 0/1/2 at per-test files, closes every other descriptor
+but its own pipes, and installs a seccomp filter (where the job gives one) that forbids
+new processes, exec, ptrace and sockets, so it cannot reach any other process of the
+job. Only when all tests are done does the harness read the nonce and print one line,
+``<nonce> <json report>``; candidate code cannot reach that stdout.
+
+- stdin and call tests: the candidate process runs the program (or calls the function)
+  and reports what it printed or returned; the verifier compares with the expected
+  output outside the sandbox.
+- assert tests (HumanEval, MBPP, LeetCode ``check``): a *judge* process, forked before
+  the harness reads anything and the only process that ever reads ``judge.marshal``
+  (then deletes it), runs the test code. Every name the test code takes from the
+  candidate (the entry point, ``Solution``...) is a proxy: calling it sends the
+  arguments, as plain data, through the harness to the candidate process, which calls
+  its function and sends back the result serialised as plain data (None, bool, int,
+  float, complex, str, bytes, and lists, tuples, dicts, sets of those; subclasses are
+  reduced to their base type's own data, anything else is an error). The judge rebuilds
+  fresh built-in values from that data, so every ``==``, ``abs``, ``isclose`` and
+  ``assert`` of the test runs on plain values in a process the candidate never touched:
+  an object with a forged ``__eq__``, patched builtins, a fake report or an early exit
+  cannot make a test pass, and the expected values never enter a candidate's memory.
 
 Report: ``{"compile_error": str | null, "tests": [{"status", "seconds", "cpu_seconds",
 "stdout", "stdout_truncated", "value", "error", "stderr_tail"}, ...]}``; status is ``ok``,
 ``wrong_answer`` (an assert failed), ``runtime_error``, ``memory`` or ``time_limit``.
-The harness stops after the first test whose status is not ``ok``. Whether an output is
-right is decided by the verifier outside (it alone knows the expected outputs), so a test
-that runs cleanly but prints a wrong answer does not stop the later tests.
+The harness stops after the first test whose status is not ``ok``. Whether a stdin or
+call output is right is decided by the verifier outside, so a test that runs cleanly but
+prints a wrong answer does not stop the later tests.
 """
 
 import marshal
@@ -27,12 +45,14 @@ import sys
 import time
 
 # Start-up time is paid once per verification, so the harness avoids the stdlib modules
-# that import enum/re (json, signal, traceback): the job arrives as marshal data written
-# by the verifier, the report is JSON written by _json below, and signal numbers come from
-# the built-in _signal. json is imported only for call-style tests (to encode return values).
+# that import enum/re (json, signal, traceback) where it can: the job arrives as marshal
+# data written by the verifier, the report is JSON written by _json below, and signal
+# numbers come from the built-in _signal. json is imported where values travel as JSON.
 import _signal
 
 _REPORT_BYTES = 64 * 1024 * 1024
+_MESSAGE_BYTES = 64 * 1024 * 1024
+_MAX_DEPTH = 200
 _ESCAPES = {i: "\\u%04x" % i for i in range(32)}
 _ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"'})
 
@@ -53,11 +73,15 @@ def _json(value):
 
 
 def _last_line(exc):
-    return ("%s: %s" % (type(exc).__name__, exc)).replace("\n", " ")[:500]
+    try:
+        text = "%s: %s" % (type(exc).__name__, exc)
+    except BaseException:  # a candidate's exception whose __str__ misbehaves
+        text = type(exc).__name__
+    return text.replace("\n", " ")[:500]
 
 
 def _plain(value):
-    """JSON fallback for return values that are not JSON types (sets, custom objects)."""
+    """JSON fallback for call-style return values that are not JSON types (sets, objects)."""
     if isinstance(value, (set, frozenset)):
         try:
             return sorted(value)
@@ -66,8 +90,161 @@ def _plain(value):
     return repr(value)
 
 
-def _child(job, base, code, setup, program, test, report_fd, in_path, out_path, err_path):
-    """Run one test in this (forked) process; report ``status\nvalue\nerror`` on report_fd."""
+# --- plain data across processes ---------------------------------------------------------
+#
+# Wire form: JSON where None/bool/int/float/str and lists are themselves and every other
+# type is a one-key object: {"t": [...]} tuple, {"d": [[k, v], ...]} dict, {"s": [...]} set,
+# {"z": [...]} frozenset, {"b": hex} bytes, {"y": hex} bytearray, {"c": [re, im]} complex.
+
+
+def _encode(value, depth=0, remote=None):
+    """Plain data for ``value``, read through the built-in types' own methods.
+
+    An instance of a subclass of a built-in type is reduced to the built-in value it
+    holds (its own ``__eq__``, ``__iter__``... are never called); any other object is a
+    TypeError. ``remote`` (the judge only): the proxy type, sent as a reference
+    ``{"n": target}`` to an object that lives in the candidate's process.
+    """
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is str or kind is float:
+        return value
+    if depth > _MAX_DEPTH:
+        raise ValueError("value nested deeper than %d" % _MAX_DEPTH)
+    depth += 1
+    if remote is not None and kind is remote:
+        return {"n": object.__getattribute__(value, "_target")}
+    if remote is not None:
+        if kind is list:
+            return [_encode(v, depth, remote) for v in value]
+        if kind is tuple:
+            return {"t": [_encode(v, depth, remote) for v in value]}
+        if kind is dict:
+            return {"d": [[_encode(k, depth, remote), _encode(v, depth, remote)] for k, v in value.items()]}
+    if issubclass(kind, bool):
+        return bool.__bool__(value)
+    if issubclass(kind, int):
+        return int.__index__(value)
+    if issubclass(kind, float):
+        return float.__float__(value)
+    if issubclass(kind, str):
+        return str.__str__(value)
+    if issubclass(kind, list):
+        return [_encode(v, depth) for v in list.__iter__(value)]
+    if issubclass(kind, tuple):
+        return {"t": [_encode(v, depth) for v in tuple.__iter__(value)]}
+    if issubclass(kind, dict):
+        return {"d": [[_encode(k, depth), _encode(v, depth)] for k, v in dict.items(value)]}
+    if issubclass(kind, frozenset):
+        return {"z": [_encode(v, depth) for v in frozenset.__iter__(value)]}
+    if issubclass(kind, set):
+        return {"s": [_encode(v, depth) for v in set.__iter__(value)]}
+    if issubclass(kind, bytes):
+        return {"b": bytes.hex(value)}
+    if issubclass(kind, bytearray):
+        return {"y": bytearray.hex(value)}
+    if issubclass(kind, complex):
+        return {"c": [complex.__getattribute__(value, "real"), complex.__getattribute__(value, "imag")]}
+    raise TypeError("a %s is not plain data" % kind.__name__)
+
+
+def _decode(data, depth=0, resolve=None):
+    """Fresh built-in values from wire data; anything malformed is a ValueError.
+
+    ``resolve`` (the candidate process only) turns a reference ``{"n": target}`` back
+    into its object; the judge accepts no references.
+    """
+    kind = type(data)
+    if data is None or kind is bool or kind is int or kind is float or kind is str:
+        return data
+    if depth > _MAX_DEPTH:
+        raise ValueError("value nested deeper than %d" % _MAX_DEPTH)
+    depth += 1
+    if kind is list:
+        return [_decode(v, depth, resolve) for v in data]
+    if kind is not dict or len(data) != 1:
+        raise ValueError("malformed value")
+    ((tag, body),) = data.items()
+    if tag == "n" and resolve is not None and type(body) is list:
+        return resolve(body)
+    if tag in ("t", "s", "z", "d") and type(body) is not list:
+        raise ValueError("malformed value")
+    if tag == "t":
+        return tuple(_decode(v, depth, resolve) for v in body)
+    if tag == "s":
+        return set(_decode(v, depth) for v in body)
+    if tag == "z":
+        return frozenset(_decode(v, depth) for v in body)
+    if tag == "d":
+        result = {}
+        for pair in body:
+            if type(pair) is not list or len(pair) != 2:
+                raise ValueError("malformed value")
+            result[_decode(pair[0], depth, resolve)] = _decode(pair[1], depth, resolve)
+        return result
+    if tag in ("b", "y") and type(body) is str:
+        return (bytes if tag == "b" else bytearray).fromhex(body)
+    if tag == "c" and type(body) is list and len(body) == 2 and all(type(x) in (int, float) for x in body):
+        return complex(body[0], body[1])
+    raise ValueError("malformed value")
+
+
+# --- framed messages over pipes: 4-byte length, 1 kind byte, payload ----------------------
+
+
+def _send(fd, kind, payload=b""):
+    data = len(payload).to_bytes(4, "big") + kind + payload
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _try_send(fd, kind, payload=b""):
+    """``_send``, False when the other end is gone."""
+    try:
+        _send(fd, kind, payload)
+    except OSError:
+        return False
+    return True
+
+
+def _read_exact(fd, n, deadline):
+    """``n`` bytes from ``fd``; None at EOF, at ``deadline`` (perf_counter) or on error."""
+    data = bytearray()
+    while len(data) < n:
+        if deadline is not None:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+        try:
+            chunk = os.read(fd, min(n - len(data), 1 << 20))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def _receive(fd, deadline=None):
+    """(kind, payload), or None at EOF, on a malformed frame or at the deadline."""
+    head = _read_exact(fd, 5, deadline)
+    if head is None:
+        return None
+    size = int.from_bytes(head[:4], "big")
+    if size > _MESSAGE_BYTES:
+        return None
+    payload = _read_exact(fd, size, deadline) if size else b""
+    if payload is None:
+        return None
+    return head[4:5], payload
+
+
+# --- the candidate process ------------------------------------------------------------------
+
+
+def _enter_candidate_process(job, keep, in_path, out_path, err_path, install):
+    """Everything a candidate process does before any candidate code: its own process
+    group, fds 0/1/2 on per-test files, no other descriptor but ``keep``, the seccomp
+    filter. Returns (stdout, stderr) to flush at the end."""
     os.setpgid(0, 0)
     fds = [
         os.open(in_path if in_path else os.devnull, os.O_RDONLY),
@@ -76,11 +253,41 @@ def _child(job, base, code, setup, program, test, report_fd, in_path, out_path, 
     ]
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
-    os.closerange(3, report_fd)
-    os.closerange(report_fd + 1, max(report_fd + 1, 1024))
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, max(low, 1 << 16))
     _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+    if install is not None:
+        install(job["candidate_filter"])
+    return sys.stdout, sys.stderr
+
+
+def _flush(streams):
+    for stream in streams:
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+
+
+def _failure(exc, style):
+    """(status, error) for an exception that ended the candidate's code."""
+    if isinstance(exc, SystemExit):
+        return "runtime_error", "SystemExit(%r)" % (exc.code,)
+    if isinstance(exc, MemoryError):
+        return "memory", "MemoryError"
+    if isinstance(exc, AssertionError):
+        return ("wrong_answer" if style == "assert" else "runtime_error"), _last_line(exc)
+    return "runtime_error", _last_line(exc)
+
+
+def _child(job, base, code, setup, program, test, report_fd, in_path, out_path, err_path, install):
+    """Run one stdin or call test in this (forked) process; report ``status\nvalue\nerror``."""
+    streams = _enter_candidate_process(job, (report_fd,), in_path, out_path, err_path, install)
     # Bound before candidate code runs, so patching os/json/builtins cannot silence us.
-    write, stdout, stderr, exit_now = os.write, sys.stdout, sys.stderr, os._exit
+    write, exit_now = os.write, os._exit
     dumps = sys.modules["json"].dumps if job["style"] == "call" else None
     style = job["style"]
     status, value, error = "ok", "", ""
@@ -97,28 +304,252 @@ def _child(job, base, code, setup, program, test, report_fd, in_path, out_path, 
             else:
                 raise NameError("function %r is not defined" % fn_name)
             value = dumps(fn(*test), default=_plain)
-        elif style == "assert":
-            exec(setup, namespace)
-            exec(program, namespace)
     except SystemExit as exc:
         # A stdin program may exit(0) when it is done; anywhere else, exiting skips the test.
         if style != "stdin" or exc.code not in (None, 0):
-            status, error = "runtime_error", "SystemExit(%r)" % (exc.code,)
-    except MemoryError:
-        status, error = "memory", "MemoryError"
-    except AssertionError as exc:
-        status, error = ("wrong_answer" if style == "assert" else "runtime_error"), _last_line(exc)
+            status, error = _failure(exc, style)
     except BaseException as exc:  # the candidate may raise anything, KeyboardInterrupt included
-        status, error = "runtime_error", _last_line(exc)
-    for stream in (stdout, stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
+        status, error = _failure(exc, style)
+    _flush(streams)
     data = ("%s\n%s\n%s" % (status, value, error)).encode("utf-8", "replace")
     while data:
         data = data[write(report_fd, data):]
     exit_now(0)
+
+
+def _serve_calls(job, base, code, setup, request_fd, reply_fd, in_path, out_path, err_path, install):
+    """The candidate process of an assert test: load the code, then answer call requests."""
+    # The seccomp filter comes first: nothing below may fork or exec anyway.
+    streams = _enter_candidate_process(job, (request_fd, reply_fd), in_path, out_path, err_path, install)
+    send, receive, exit_now = _send, _receive, os._exit
+    encode, decode = _encode, _decode
+    json = sys.modules["json"]
+    dumps, loads = json.dumps, json.loads
+    namespace = dict(base, __name__="solution")
+    try:
+        exec(code, namespace)
+        exec(setup, namespace)  # MBPP's imports: some solutions rely on them
+    except BaseException as exc:
+        _flush(streams)
+        send(reply_fd, b"F", ("%s\n%s" % _failure(exc, "assert")).encode("utf-8", "replace"))
+        exit_now(0)
+    names = sorted(name for name in namespace if name not in base and isinstance(name, str))
+    send(reply_fd, b"K", "\n".join(names).encode("utf-8", "replace"))
+    instances = []
+
+    def resolve(target):
+        if target[0] == "n":
+            if target[1] not in namespace:
+                raise NameError("name %r is not defined" % target[1])
+            obj = namespace[target[1]]
+        else:
+            obj = instances[target[1]]
+        for attribute in target[2:]:
+            obj = getattr(obj, attribute)
+        return obj
+
+    while True:
+        message = receive(request_fd)
+        if message is None:
+            exit_now(0)
+        try:
+            target, args, kwargs = loads(message[1])
+            obj = resolve(target)
+            result = obj(*decode(args, 0, resolve), **decode(kwargs, 0, resolve))
+            if isinstance(obj, type):  # Solution(): the instance stays here, the judge gets a handle
+                instances.append(result)
+                kind, payload = b"R", str(len(instances) - 1).encode()
+            else:
+                kind, payload = b"V", dumps(encode(result)).encode("utf-8", "surrogatepass")
+        except BaseException as exc:
+            kind = b"E"
+            payload = ("%s\n%s" % (type(exc).__name__, _last_line(exc))).encode("utf-8", "replace")
+        _flush(streams)
+        send(reply_fd, kind, payload)
+
+
+# --- the judge process (assert tests) -------------------------------------------------------
+
+
+class _CandidateGone(BaseException):
+    """The candidate process ended or timed out during a call: the harness decides the verdict."""
+
+
+def _judge_main(control_in, control_out):
+    """Read and delete the tests, then run each one when the harness says so."""
+    import ast
+    import builtins
+    import importlib.util
+    import json
+
+    null = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):  # test code's prints must not reach the harness's report
+        os.dup2(null, target)
+    with open("judge.marshal", "rb") as handle:
+        judge = marshal.loads(handle.read())
+    os.remove("judge.marshal")
+    _send(control_out, b"K")
+    base = {"__builtins__": builtins, "__name__": "__main__"}
+    setup_remote = set()
+    try:
+        exec(compile(judge["prelude"], "prelude.py", "exec"), base)
+        # Setup statements run here one by one; one that needs the candidate's names
+        # (MBPP's ``root = Node(1)`` with the solution's Node) runs only in the
+        # candidate's process, and what it binds is reached there by reference.
+        for statement in ast.parse(judge["setup"]).body:
+            module = ast.Module(body=[statement], type_ignores=[])
+            try:
+                exec(compile(module, "setup.py", "exec"), base)
+            except NameError:
+                setup_remote |= _bound_names(ast, module)
+    except BaseException as exc:
+        _send(control_out, b"F", _last_line(exc).encode("utf-8", "replace"))
+        return
+    for name in setup_remote:
+        base.pop(name, None)
+
+    def call(target, args, kwargs):
+        try:
+            request = json.dumps([target, _encode(list(args), 0, _Remote), _encode(kwargs, 0, _Remote)])
+        except (TypeError, ValueError) as exc:
+            raise TypeError("argument is not plain data: %s" % exc) from None
+        _send(control_out, b"C", request.encode("utf-8", "surrogatepass"))
+        reply = _receive(control_in)
+        if reply is None or reply[0] == b"G":
+            raise _CandidateGone()
+        kind, payload = reply
+        if kind == b"R":
+            return _Remote(["r", int(payload)])
+        if kind == b"V":
+            try:
+                return _decode(json.loads(payload.decode("utf-8", "surrogatepass")))
+            except (ValueError, RecursionError) as exc:
+                raise TypeError("the candidate's result is not plain data: %s" % exc) from None
+        name, _, message = payload.decode("utf-8", "replace").partition("\n")
+        error = getattr(builtins, name, None)
+        if not (isinstance(error, type) and issubclass(error, Exception)):
+            error = RuntimeError
+        try:
+            raise error(message)
+        except TypeError:  # an exception type whose constructor wants other arguments
+            raise RuntimeError(message) from None
+
+    class _Remote:
+        """A name in the candidate's process: only calls and attribute paths cross over."""
+
+        __slots__ = ("_target",)
+
+        def __init__(self, target):
+            object.__setattr__(self, "_target", target)
+
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return _Remote(self._target + [name])
+
+        def __call__(self, *args, **kwargs):
+            return call(self._target, args, kwargs)
+
+        def _refuse(self, *args):
+            raise TypeError("a function of the candidate is not a value")
+
+        __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = __len__ = _refuse
+        __iter__ = __hash__ = __contains__ = __getitem__ = _refuse
+
+    analysed = {}
+    while True:
+        message = _receive(control_in)
+        if message is None:
+            return
+        index, _, candidate_names = message[1].decode("utf-8", "replace").partition("\n")
+        index = int(index)
+        program = judge["tests"][index]
+        if index not in analysed:
+            analysed[index] = (compile(program, "test.py", "exec"), _free_names(ast, program))
+        compiled, (free, called, attribute_only) = analysed[index]
+        namespace = dict(base)
+        defined_by_candidate = set(candidate_names.split("\n"))
+        remote = set()
+        for name in free:
+            if name in setup_remote:
+                remote.add(name)
+                continue
+            if name in namespace:
+                continue
+            if name in attribute_only and name not in called and importlib.util.find_spec(name) is not None:
+                namespace[name] = __import__(name)  # e.g. MBPP's math.isclose after the candidate's import
+            elif not hasattr(builtins, name):
+                remote.add(name)
+        if not remote:
+            # The test reaches no candidate name that is not a builtin: a builtin name the candidate
+            # defines is the function under test (MBPP's ``sum``).
+            remote |= {n for n in free & called if hasattr(builtins, n) and n in defined_by_candidate}
+        for name in remote:
+            namespace[name] = _Remote(["n", name])
+        status, error = "ok", ""
+        try:
+            exec(compiled, namespace)
+        except _CandidateGone:
+            status, error = "gone", ""
+        except AssertionError as exc:
+            status, error = "wrong_answer", _last_line(exc)
+        except MemoryError:
+            status, error = "memory", "MemoryError"
+        except BaseException as exc:
+            status, error = "runtime_error", _last_line(exc)
+        _send(control_out, b"D", ("%s\n%s" % (status, error)).encode("utf-8", "replace"))
+
+
+def _bound_names(ast, tree):
+    """Names a (setup) module binds."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.alias):
+            names.add((node.asname or node.name).split(".")[0])
+    return names
+
+
+def _free_names(ast, program):
+    """(names the program reads but never binds, of those the ones it calls directly,
+    those it only uses as ``name.attribute``)."""
+    tree = ast.parse(program)
+    loaded, bound, called, attribute_bases = set(), set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            pass
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            called.add(node.func.id)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            attribute_bases.add(node.value.id)
+    free = loaded - bound
+    # A name is "attribute only" when every load of it is the base of an attribute.
+    attribute_only = set()
+    for name in free & attribute_bases:
+        uses = sum(1 for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name)
+        bases = sum(
+            1 for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == name
+        )
+        if uses == bases:
+            attribute_only.add(name)
+    return free, called & free, attribute_only
+
+
+# --- the harness ----------------------------------------------------------------------------
 
 
 def _wait(pid, report_fd, start, seconds):
@@ -162,13 +593,41 @@ def _wait(pid, report_fd, start, seconds):
     return status, bytes(data), wall, cpu, timed_out
 
 
-def _run_test(job, base, code, setup, program, index, test):
+def _test_files(job, index, test):
     in_path = None
     if job["style"] == "stdin":
         in_path = ".in%d" % index
         with open(in_path, "w", encoding="utf-8") as handle:
             handle.write(test)
-    out_path, err_path = ".out%d" % index, ".err%d" % index
+    return in_path, ".out%d" % index, ".err%d" % index
+
+
+def _finish_record(job, record, paths, cpu_killed):
+    in_path, out_path, err_path = paths
+    if job["style"] == "stdin":
+        record["stdout"], record["stdout_truncated"] = _read_capped(out_path, job["max_test_output"])
+    if record["status"] not in ("ok", "time_limit"):
+        tail = _read_capped(err_path, 4000)[0].strip()
+        if tail:
+            record["stderr_tail"] = tail[-1000:]
+    for path in paths:
+        if path:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+    return record
+
+
+def _cpu_limited(status, cpu, job):
+    return os.WIFSIGNALED(status) and (
+        os.WTERMSIG(status) == _signal.SIGXCPU
+        or (os.WTERMSIG(status) == _signal.SIGKILL and cpu >= job["per_test_seconds"])
+    )
+
+
+def _run_test(job, base, code, setup, index, test, install):
+    paths = _test_files(job, index, test)
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -177,7 +636,7 @@ def _run_test(job, base, code, setup, program, index, test):
     if pid == 0:
         try:
             os.close(read_end)
-            _child(job, base, code, setup, program, test, write_end, in_path, out_path, err_path)
+            _child(job, base, code, setup, None, test, write_end, *paths, install)
         finally:
             os._exit(70)
     os.close(write_end)
@@ -185,27 +644,86 @@ def _run_test(job, base, code, setup, program, index, test):
     os.close(read_end)
     _clean_up_after(pid, job)
     record = {"seconds": round(wall, 4), "cpu_seconds": round(cpu, 4)}
-    cpu_limit = os.WIFSIGNALED(status) and (
-        os.WTERMSIG(status) == _signal.SIGXCPU
-        or (os.WTERMSIG(status) == _signal.SIGKILL and cpu >= job["per_test_seconds"])
-    )
-    if timed_out or cpu_limit:
+    if timed_out or _cpu_limited(status, cpu, job):
         record.update(status="time_limit", error="exceeded %.3gs" % job["per_test_seconds"])
     else:
         record.update(_judge_exit(job["style"], status, data))
-    if job["style"] == "stdin":
-        record["stdout"], record["stdout_truncated"] = _read_capped(out_path, job["max_test_output"])
-    if record["status"] not in ("ok", "time_limit"):
-        tail = _read_capped(err_path, 4000)[0].strip()
-        if tail:
-            record["stderr_tail"] = tail[-1000:]
-    for path in (in_path, out_path, err_path):
-        if path:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-    return record
+    return _finish_record(job, record, paths, False)
+
+
+def _run_assert_test(job, base, code, setup, index, judge, install):
+    """One assert test: the judge runs the test code, calls go to a fresh candidate process."""
+    control_in, control_out = judge
+    paths = _test_files(job, index, None)
+    request_r, request_w = os.pipe()
+    reply_r, reply_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    start = time.perf_counter()
+    deadline = start + job["per_test_seconds"]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for fd in (request_w, reply_r, control_in, control_out):
+                os.close(fd)
+            _serve_calls(job, base, code, setup, request_r, reply_w, *paths, install)
+        finally:
+            os._exit(70)
+    os.close(request_r)
+    os.close(reply_w)
+    outcome = None  # (status, error) once known
+    # Frames from the candidate process are the candidate's data: their kind is never
+    # taken as a verdict here; only the judge's own "D" frame can say "ok".
+    reply = _receive(reply_r, deadline)
+    if reply is None:
+        outcome = ("gone", "")
+    elif reply[0] != b"K":
+        status, _, error = reply[1].decode("utf-8", "replace").partition("\n")
+        outcome = (status if status in ("memory", "wrong_answer") else "runtime_error", error)
+    elif not _try_send(control_out, b"T", ("%d\n" % index).encode() + reply[1]):
+        outcome = ("judge", "")
+    while outcome is None:
+        message = _receive(control_in, deadline)
+        if message is None:
+            outcome = ("gone", "") if time.perf_counter() >= deadline else ("judge", "")
+        elif message[0] == b"C":
+            reply = _receive(reply_r, deadline) if _try_send(request_w, b"C", message[1]) else None
+            if reply is None:
+                outcome = ("gone", "")
+            elif not _try_send(control_out, reply[0], reply[1]):
+                outcome = ("judge", "")
+        else:
+            status, _, error = message[1].decode("utf-8", "replace").partition("\n")
+            outcome = (status, error)
+    os.close(request_w)
+    os.close(reply_r)
+    timed_out = time.perf_counter() >= deadline
+    try:
+        os.killpg(pid, _signal.SIGKILL)
+    except OSError:
+        pass
+    _, wait_status, rusage = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    cpu = rusage.ru_utime + rusage.ru_stime
+    _clean_up_after(pid, job)
+    record = {"seconds": round(wall, 4), "cpu_seconds": round(cpu, 4)}
+    status, error = outcome
+    if status == "gone":
+        if timed_out or _cpu_limited(wait_status, cpu, job):
+            record.update(status="time_limit", error="exceeded %.3gs" % job["per_test_seconds"])
+        elif os.WIFSIGNALED(wait_status) and os.WTERMSIG(wait_status) != _signal.SIGKILL:
+            record.update(status="runtime_error", error="killed by signal %d" % os.WTERMSIG(wait_status))
+        else:
+            record.update(status="runtime_error", error="the candidate's process ended during the test")
+    elif status == "judge":
+        record.update(status="runtime_error", error="the judge process ended (killed by the candidate?)")
+    elif status in ("ok", "wrong_answer", "runtime_error", "memory"):
+        record["status"] = status
+        if error:
+            record["error"] = error
+    else:
+        record.update(status="runtime_error", error="unreadable result from the test process")
+    return _finish_record(job, record, paths, False)
 
 
 def _judge_exit(style, status, data):
@@ -243,7 +761,7 @@ def _clean_up_after(pid, job):
         pass
     if job["purge"]:
         # Inside bwrap's pid namespace kill(-1) reaches every process but the namespace's
-        # init and this one: nothing a test left behind survives into the next test.
+        # init, this one and (assert tests) the judge, which protects itself below.
         try:
             os.kill(-1, _signal.SIGKILL)
         except OSError:
@@ -255,15 +773,48 @@ def _clean_up_after(pid, job):
         pass
 
 
+def _start_judge():
+    """Fork the judge before this process reads anything; wait until it has the tests."""
+    to_judge_r, to_judge_w = os.pipe()
+    from_judge_r, from_judge_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(to_judge_w)
+            os.close(from_judge_r)
+            _judge_main(to_judge_r, from_judge_w)
+        except BaseException as exc:
+            _try_send(from_judge_w, b"F", _last_line(exc).encode("utf-8", "replace"))
+        finally:
+            os._exit(0)
+    os.close(to_judge_r)
+    os.close(from_judge_w)
+    ready = _receive(from_judge_r, time.perf_counter() + 30)
+    if ready is None or ready[0] != b"K":
+        why = ready[1].decode("utf-8", "replace") if ready else "no answer"
+        raise SystemExit("judge process did not start: %s" % why)
+    return pid, (from_judge_r, to_judge_w)
+
+
 def main():
+    judge_pid = judge = None
+    if os.path.exists("judge.marshal"):
+        judge_pid, judge = _start_judge()
     with open("job.marshal", "rb") as handle:
         job = marshal.loads(handle.read())
     with open("solution.py", encoding="utf-8") as handle:
         source = handle.read()
     os.remove("job.marshal")
     os.remove("solution.py")
-    if job["style"] == "call":
-        import json  # noqa: F401  (children use sys.modules["json"] to encode return values)
+    if job["style"] in ("call", "assert"):
+        import json  # noqa: F401  (children use sys.modules["json"] for values)
+    install = None
+    if job.get("candidate_filter"):
+        namespace = {}
+        exec(job["installer"], namespace)
+        install = namespace["_seccomp_installer"]()
+    if judge is not None:
+        job["purge"] = False  # kill(-1) would take the judge too; the filter forbids leftovers
     report = {"compile_error": None, "tests": []}
     # The prelude (trusted, from the ground truth: e.g. the imports LeetCode provides) runs
     # once here; each test starts from a copy of its namespace.
@@ -271,17 +822,26 @@ def main():
     exec(compile(job["prelude"], "prelude.py", "exec"), base)
     # The tests were checked for syntax by the verifier; only the candidate may not compile.
     setup = compile(job["setup"], "setup.py", "exec")
-    programs = [compile(t, "test.py", "exec") if job["style"] == "assert" else None for t in job["tests"]]
+    tests = job["tests"]
     try:
         code = compile(source, "solution.py", "exec")
     except (SyntaxError, ValueError) as exc:  # ValueError: source with NUL bytes
         report["compile_error"] = _last_line(exc)
-        programs = []
-    for index, (test, program) in enumerate(zip(job["tests"], programs)):
-        record = _run_test(job, base, code, setup, program, index, test)
+        tests = []
+    for index, test in enumerate(tests):
+        if judge is not None:
+            record = _run_assert_test(job, base, code, setup, index, judge, install)
+        else:
+            record = _run_test(job, base, code, setup, index, test, install)
         report["tests"].append(record)
         if record["status"] != "ok":
             break
+    if judge_pid is not None:
+        try:
+            os.kill(judge_pid, _signal.SIGKILL)
+            os.waitpid(judge_pid, 0)
+        except OSError:
+            pass
     nonce = sys.stdin.read().strip()
     sys.stdout.write(nonce + " " + _json(report) + "\n")
     sys.stdout.flush()

@@ -146,6 +146,11 @@ def sandbox_mode() -> str:
     return "bwrap" if _bwrap_probe() is None else "rlimit"
 
 
+def available_modes() -> list[str]:
+    """Every mode that can run jobs on this machine (the weak ``rlimit`` one always can)."""
+    return [mode for mode in MODES if mode == "rlimit" or (mode == "bwrap" and _bwrap_probe() is None)]
+
+
 def bwrap_unavailable_reason() -> str | None:
     """Why bwrap mode cannot be used here, or None when it can."""
     return _bwrap_probe()

@@ -323,14 +323,34 @@ def _kill_uid(uid: int) -> None:
 
 
 def _remove_tree(path: Path) -> None:
-    def make_writable_and_retry(func, failed_path, _exc_info) -> None:
-        # The job may have left directories without write or execute permission.
-        os.chmod(os.path.dirname(failed_path), 0o700)
-        if os.path.isdir(failed_path) and not os.path.islink(failed_path):
-            os.chmod(failed_path, 0o700)
-        func(failed_path)
+    """Delete the job's scratch directory, whatever the job did to it.
 
-    shutil.rmtree(path, onerror=make_writable_and_retry)
+    The job may have left directories without write or execute permission (they are made
+    writable again), deleted the directory itself, or put a symlink in its place. Only
+    the scratch directory and what is inside it are ever chmod-ed: never its parent
+    (``/tmp``), never through a symlink.
+    """
+    root = os.path.abspath(path)
+
+    def inside(candidate: str) -> bool:
+        return candidate == root or candidate.startswith(root + os.sep)
+
+    def make_writable_and_retry(func, failed_path, exc_info) -> None:
+        if isinstance(exc_info[1], FileNotFoundError):
+            return  # already gone (the job deleted it)
+        failed = os.path.abspath(failed_path)
+        if failed == root and os.path.islink(failed):
+            os.unlink(failed)
+            return
+        for directory in (os.path.dirname(failed), failed):
+            if inside(directory) and os.path.isdir(directory) and not os.path.islink(directory):
+                os.chmod(directory, 0o700)
+        try:
+            func(failed_path)
+        except FileNotFoundError:
+            pass
+
+    shutil.rmtree(root, onerror=make_writable_and_retry)
 
 
 def _result(

@@ -51,10 +51,12 @@ problem still run.
 All tests of a problem run in ONE sandbox job (``cascade/sandbox/harness.py`` forks one
 process per test inside it). Expected outputs of stdin and call tests never enter the
 sandbox: the harness reports what the program printed or returned and the comparison
-happens here. Assert-style tests necessarily run in the candidate's own process, so code
-written to forge the in-process result could fake a pass there; plain tricks (printing a
-fake report, ``sys.exit(0)``, raising ``SystemExit``/``BaseException``, patching
-builtins) cannot.
+happens here. Assert-style test code never runs in the candidate's process either: a
+separate judge process in the job runs it, and each call it makes to the candidate's
+function crosses to the candidate's process as plain data and comes back as plain data
+(see the harness's docstring), so the comparisons and the verdict are computed where
+candidate code cannot reach, on values that cannot carry a forged ``__eq__``. What this
+cannot make unforgeable is listed in docs/sandbox.md ("What stays forgeable").
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ from typing import Any, Mapping, Sequence
 
 from cascade.errors import CascadeError
 from cascade.sandbox import Limits, run_python, sandbox_mode
+from cascade.sandbox.seccomp import INSTALL_SOURCE, candidate_filter
 from cascade.verifiers.base import Verifier, VerifyResult, register
 from cascade.verifiers.lcb_official import lcb_outputs_match, lcb_values_match
 
@@ -317,16 +320,26 @@ def judge(code: str, problem: CodeProblem, mode: str | None = None) -> VerifyRes
     """Run ``code`` on ``problem``'s tests in one sandbox job and grade the harness report."""
     mode = mode or sandbox_mode()
     nonce = secrets.token_hex(16)
+    assert_style = problem.style == "assert"
     job = {
         "style": problem.style,
-        "tests": problem.tests,
+        # Assert tests hold the expected values: only the judge process gets them.
+        "tests": [None] * len(problem.tests) if assert_style else problem.tests,
         "fn_name": problem.fn_name,
         "setup": problem.setup,
         "prelude": problem.prelude,
         "per_test_seconds": problem.time_limit,
         "max_test_output": MAX_TEST_OUTPUT,
         "purge": mode == "bwrap",  # kill(-1) is only safe inside bwrap's pid namespace
+        # The weak mode's audit hook forbids ctypes, which installing a filter needs.
+        "candidate_filter": candidate_filter() if mode != "rlimit" else None,
+        "installer": INSTALL_SOURCE,
     }
+    files: dict[str, str | bytes] = {"solution.py": code, "job.marshal": marshal.dumps(job)}
+    if assert_style:
+        files["judge.marshal"] = marshal.dumps(
+            {"tests": problem.tests, "setup": problem.setup, "prelude": problem.prelude}
+        )
     n_tests = len(problem.tests)
     limits = Limits(
         cpu_seconds=problem.time_limit + 1,
@@ -337,7 +350,7 @@ def judge(code: str, problem: CodeProblem, mode: str | None = None) -> VerifyRes
     result = run_python(
         _HARNESS_SOURCE,
         stdin=nonce,
-        files={"solution.py": code, "job.marshal": marshal.dumps(job)},
+        files=files,
         limits=limits,
         mode=mode,
     )
