@@ -16,7 +16,7 @@ from cascade.errors import CascadeError
 from cascade.sandbox import Limits, SandboxResult, describe_mode, run_python, sandbox_mode
 from cascade.sandbox import modes as sandbox_modes
 
-AVAILABLE_MODES = ["rlimit"] + (["bwrap"] if sandbox_modes.bwrap_unavailable_reason() is None else [])
+AVAILABLE_MODES = sandbox_modes.available_modes()
 SHORT = Limits(cpu_seconds=1, wall_seconds=1.2, memory_mb=256, max_output_bytes=4096)
 
 
@@ -73,7 +73,10 @@ def test_environment_is_scrubbed_and_uid_is_unprivileged(mode, scratch_parent, m
         ("print('fine')", "ok", 0),
         ("import sys\nsys.exit(3)", "runtime_error", 3),
         ("raise ValueError('boom')", "runtime_error", 1),
-        ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", "killed", -signal.SIGSEGV),
+        # Under bwrap the job is its namespace's pid 1, which ignores signals it sends
+        # itself; a real fault kills it all the same.
+        ("import os, signal\nif os.getpid() == 1:\n    import ctypes\n    ctypes.string_at(0)\n"
+         "os.kill(os.getpid(), signal.SIGSEGV)", "killed", -signal.SIGSEGV),
         ("x = bytearray(4 * 1024 ** 3)", "memory", 1),
         ("import time\ntime.sleep(30)", "timeout", None),
         ("print('y' * 100000)", "output_limit", None),
@@ -146,12 +149,32 @@ def test_unknown_mode_is_rejected(monkeypatch):
 
 def test_mode_choice_and_description(monkeypatch):
     monkeypatch.delenv("CASCADE_SANDBOX", raising=False)
-    expected = "bwrap" if "bwrap" in AVAILABLE_MODES else "rlimit"
-    assert sandbox_mode() == expected
+    strong = [m for m in ("bwrap", "landlock") if m in AVAILABLE_MODES]
+    if strong:
+        assert sandbox_mode() == strong[0]
     monkeypatch.setenv("CASCADE_SANDBOX", "rlimit")
     assert sandbox_mode() == "rlimit"
-    assert "WEAKER" in describe_mode("rlimit")
-    assert "namespaces" in describe_mode("bwrap") and "WEAKER" not in describe_mode("bwrap")
+    assert "WEAK" in describe_mode("rlimit")
+    assert "namespaces" in describe_mode("bwrap") and "WEAK" not in describe_mode("bwrap")
+    assert "Landlock" in describe_mode("landlock") and "WEAK" not in describe_mode("landlock")
+
+
+def test_no_strong_mode_is_a_clear_error_not_the_weak_mode(monkeypatch):
+    """Where neither bwrap nor landlock can start, model code does not run at all unless
+    the weak mode is asked for by name."""
+    monkeypatch.delenv("CASCADE_SANDBOX", raising=False)
+    monkeypatch.setattr(sandbox_modes, "_bwrap_probe", lambda: "no bwrap binary")
+    monkeypatch.setattr(sandbox_modes, "_landlock_probe", lambda: "Landlock is not available")
+    with pytest.raises(CascadeError) as info:
+        sandbox_mode()
+    message = info.value.format()
+    assert "no bwrap binary" in message and "Landlock is not available" in message
+    assert "CASCADE_SANDBOX=rlimit" in message
+    monkeypatch.setenv("CASCADE_SANDBOX", "rlimit")
+    assert sandbox_mode() == "rlimit"
+    monkeypatch.setenv("CASCADE_SANDBOX", "landlock")
+    with pytest.raises(CascadeError, match="Landlock is not available"):
+        sandbox_mode()
 
 
 def test_limits_defaults_are_sane():

@@ -33,7 +33,7 @@ from cascade.verifiers.code import CodeProblem, judge
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CANARY = "cascade-canary-7f3a9c"
 
-AVAILABLE_MODES = ["rlimit"] + (["bwrap"] if sandbox_modes.bwrap_unavailable_reason() is None else [])
+AVAILABLE_MODES = sandbox_modes.available_modes()
 ROOT = os.geteuid() == 0
 
 # Short limits keep the suite fast; attacks that run forever hit the wall limit.
@@ -320,8 +320,9 @@ SPOOFS = {
     "patch_builtins": (
         "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n"
         "builtins.__import__ = None\ndef add(a, b):\n    return 0\n", ADD_PROBLEM, {"wrong_answer", "runtime_error"}),
-    "kill_harness": ("import os\nos.kill(os.getppid(), 9)\ndef add(a, b):\n    return a + b\n", ADD_PROBLEM,
-                     {"runtime_error"}),
+    # The harness may survive (bwrap: it is pid 1; landlock: the signal is refused).
+    "kill_harness": ("import os\nos.kill(os.getppid(), 9)\ndef add(a, b):\n    return 0\n", ADD_PROBLEM,
+                     {"runtime_error", "wrong_answer"}),
     "print_then_os_exit_wrong": ("import os\nprint(4)\nos._exit(0)\n", STDIN_PROBLEM, {"wrong_answer"}),
     "lurker_prints_later": (
         "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(0.5)\n    print(5, flush=True)\n"

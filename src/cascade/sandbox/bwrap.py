@@ -34,6 +34,9 @@ def bwrap_argv(scratch: Path, python: Path, python_args: list[str]) -> list[str]
     argv = [
         str(binary),
         "--unshare-all",  # network, pid, ipc, uts, cgroup, user namespaces
+        # The job is the namespace's pid 1, a direct child of bwrap, which reaps it: with
+        # bwrap's own init in between, that init outlived bwrap and was left a zombie.
+        "--as-pid-1",
         "--die-with-parent",
         "--new-session",
         "--clearenv",

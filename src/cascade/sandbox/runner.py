@@ -24,13 +24,19 @@ from typing import Callable, Sequence
 from cascade.errors import CascadeError
 from cascade.sandbox.bwrap import bwrap_argv, sandbox_env
 from cascade.sandbox.limits import Limits, SandboxResult, Status
-from cascade.sandbox.modes import MODES, job_uid, sandbox_mode, sandbox_python
+from cascade.sandbox.modes import MODES, job_uid, python_prefix, sandbox_mode, sandbox_python
+from cascade.sandbox.seccomp import job_filter
+from cascade.sandbox.watch import JobWatch
 
 MAIN_FILE = "main.py"
 _PYTHON_FLAGS = ["-E", "-s", "-S", "-B"]  # no PYTHON* env, no site-packages, no .pyc writes
 _GUARD_SOURCE = (Path(__file__).with_name("guard.py")).read_text(encoding="utf-8")
-# bwrap adds two processes of its own (the monitor and the namespace's init).
-_BWRAP_PROCESSES = 2
+_CONFINE_SOURCE = (Path(__file__).with_name("confine.py")).read_text(encoding="utf-8")
+# What a landlock-mode job may read besides the interpreter's prefix, and use as devices.
+_READ_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc/ld.so.cache")
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+# bwrap adds one process of its own (the job is the namespace's pid 1; see bwrap.py).
+_BWRAP_PROCESSES = 1
 # After the job exits, how long to keep reading output still sitting in the pipes.
 _DRAIN_SECONDS = 1.0
 
@@ -101,6 +107,10 @@ def _execute(
         command = bwrap_argv(scratch, python, [*_PYTHON_FLAGS, MAIN_FILE, *argv])
         env: dict[str, str] = {"PATH": "/usr/bin:/bin"}
         extra_processes = _BWRAP_PROCESSES
+    elif mode == "landlock":
+        command = [str(python), *_PYTHON_FLAGS, "-c", _CONFINE_SOURCE, _confine_config(scratch, python), MAIN_FILE, *argv]
+        env = {**sandbox_env(), "HOME": str(scratch), "TMPDIR": str(scratch)}
+        extra_processes = 0
     else:
         command = [str(python), *_PYTHON_FLAGS, "-c", _GUARD_SOURCE, str(scratch), MAIN_FILE, *argv]
         env = {**sandbox_env(), "HOME": str(scratch), "TMPDIR": str(scratch)}
@@ -110,7 +120,7 @@ def _execute(
     if _TOOLS is not None:
         # util-linux does the uid switch and the limits right before exec, so Popen can use
         # vfork: forking a parent that has torch loaded costs tens of milliseconds.
-        command = _launcher(uid, rlimits, die_with_parent=mode == "rlimit") + command
+        command = _launcher(uid, rlimits, die_with_parent=mode != "bwrap") + command
     else:
         launch["preexec_fn"] = _rlimit_setter(rlimits)
         if uid is not None:
@@ -127,13 +137,25 @@ def _execute(
         **launch,
     )
     ended = False
+    watch = JobWatch(proc.pid, mode, uid, scratch, limits)
     try:
-        stdout, stderr, why_killed, wall, ended = _collect(proc, limits, start, uid, mode)
+        stdout, stderr, why_killed, wall, ended = _collect(proc, limits, start, uid, mode, watch)
     finally:
         if not ended:  # after a job that ended by itself, _collect has already cleaned up
             _kill_tree(proc, uid, mode)
         proc.wait()
     return _result(proc.returncode, stdout, stderr, why_killed, wall, mode, limits)
+
+
+def _confine_config(scratch: Path, python: Path) -> str:
+    """The landlock launcher's configuration (see ``cascade.sandbox.confine``)."""
+    program = job_filter()
+    if program is None:  # modes.py only offers landlock where a filter exists
+        raise CascadeError("no seccomp filter for this architecture", field="mode")
+    lines = [f"scratch={scratch}", f"filter={program.hex()}"]
+    lines += [f"read={path}" for path in (*_READ_PATHS, str(python_prefix(python)))]
+    lines += [f"device={path}" for path in _DEVICES]
+    return "\n".join(lines)
 
 
 def _find_tools() -> dict[str, str] | None:
@@ -216,7 +238,7 @@ def _tasks_of_uid(uid: int) -> int:
 
 
 def _collect(
-    proc: subprocess.Popen, limits: Limits, start: float, uid: int | None, mode: str
+    proc: subprocess.Popen, limits: Limits, start: float, uid: int | None, mode: str, watch: JobWatch
 ) -> tuple[bytes, bytes, str | None, float, bool]:
     """Read stdout/stderr under the output cap until the job ends or a limit hits.
 
@@ -253,7 +275,13 @@ def _collect(
                 if now >= deadline:
                     why_killed = "timeout"
                     break
-                wait = deadline - now if exit_fd is not None else min(deadline - now, 0.02)
+                if now >= watch.next_check:
+                    why_killed = watch.check(now)
+                    if why_killed:
+                        break
+                wait = min(deadline, watch.next_check) - now
+                if exit_fd is None:
+                    wait = min(wait, 0.02)
             for key, _events in selector.select(max(0.0, wait)):
                 if key.fd == exit_fd:
                     continue  # the top of the loop notices the exit
@@ -288,16 +316,25 @@ def _pidfd(pid: int) -> int | None:
 def _kill_tree(proc: subprocess.Popen, uid: int | None, mode: str) -> None:
     """Kill everything the job started.
 
-    bwrap: killing bwrap kills the pid namespace's init, and the kernel then kills every
-    process in the namespace. rlimit: the process group, plus every process of the job's
-    uid (which catches children that left the group with setsid).
+    bwrap: killing bwrap kills the pid namespace's init (the job, by --die-with-parent),
+    and the kernel then kills every process in the namespace. rlimit and landlock: the
+    process group, plus every process of the job's uid (which catches children that left
+    the group with setsid); landlock without a per-job uid: every process of the job's
+    session, which its seccomp filter does not let any of them leave.
     """
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if mode == "rlimit" and uid is not None:
+    if mode != "bwrap" and uid is not None:
         _kill_uid(uid)
+    elif mode == "landlock":
+        # The seccomp filter forbids setsid: every process of the job is in its session.
+        for pid in JobWatch.session_members(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _kill_uid(uid: int) -> None:
@@ -371,8 +408,10 @@ def _result(
         signum = returncode - 128  # bwrap reports a signalled child as 128 + signal
     status: Status
     exit_code: int | None = returncode if signum is None else -signum
-    if why_killed == "output_limit":
+    if why_killed in ("output_limit", "disk"):
         status, exit_code = "output_limit", None
+    elif why_killed == "memory":
+        status, exit_code = "memory", None
     elif why_killed == "timeout":
         status, exit_code = "timeout", None
     elif signum == signal.SIGXCPU or (signum == signal.SIGKILL and wall >= limits.cpu_seconds):
