@@ -8,6 +8,7 @@ cover the data as-is.
 from __future__ import annotations
 
 import gzip
+import os
 import json
 import re
 from pathlib import Path
@@ -327,3 +328,52 @@ def test_codecontests_and_codeforces_formats_parse(shared_data):
         assert parse_ground_truth({"style": "stdin", "tests": tests}).style == "stdin"
     for row in json.loads((folder / "codeforces.json").read_text()):
         assert parse_ground_truth({"style": "stdin", "tests": row["tests"]}).style == "stdin"
+
+
+# --- the machinery failing is not a score of 0 ------------------------------------------
+
+def test_a_harness_that_never_started_is_a_sandbox_error(monkeypatch):
+    from cascade.sandbox import runner
+
+    monkeypatch.setattr(runner, "_GUARD_SOURCE", "raise SystemExit('interpreter could not start')")
+    result = judge("def add(a, b):\n    return a + b\n", CodeProblem("assert", ["assert add(1, 2) == 3"]), "rlimit")
+    assert result.score == 0.0 and result.error.startswith("sandbox_error")
+    assert "interpreter could not start" in result.error
+
+
+CODE_ROW = {"id": 1, "prompt": "add", "verifier": "code", "completion": fenced("def add(a, b):\n    return a + b\n"),
+            "ground_truth": {"style": "assert", "test_list": ["assert add(1, 2) == 3"]}}
+
+
+def test_verify_stops_when_no_sandbox_that_holds_can_start(tmp_path, monkeypatch, capsys):
+    from cascade.cli import main
+    from cascade.data import write_jsonl
+    from cascade.sandbox import modes
+
+    monkeypatch.delenv("CASCADE_SANDBOX", raising=False)
+    monkeypatch.setattr(modes, "_bwrap_probe", lambda: "no bwrap binary")
+    monkeypatch.setattr(modes, "_landlock_probe", lambda: "Landlock is not available")
+    write_jsonl(tmp_path / "in.jsonl", [CODE_ROW])
+    code = main(["verify", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl")])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "Landlock is not available" in err and "CASCADE_SANDBOX=rlimit" in err
+    assert not (tmp_path / "out.jsonl").exists()  # nothing was scored as 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs jobs under another uid that a 0700 TMPDIR shuts out")
+def test_verify_fails_when_every_job_fails_for_the_machinery(tmp_path, monkeypatch, capsys):
+    """The issue's case: the scratch parent became 0700, every job failed, verify said 0."""
+    from cascade.cli import main
+    from cascade.data import write_jsonl
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setenv("TMPDIR", str(private))  # the verifier's worker processes inherit it
+    write_jsonl(tmp_path / "in.jsonl", [CODE_ROW, {**CODE_ROW, "id": 2}])
+    code = main(["verify", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"),
+                 "--workers", "1"])
+    assert code == 1
+    assert "none of the 2 rows could be scored" in capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert all(row["error"].startswith("sandbox_error") for row in rows)

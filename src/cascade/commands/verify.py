@@ -34,13 +34,19 @@ table (pass rate, mean score, errors by reason, throughput) goes to stdout.
 
 Exit status: 0, even when some rows could not be scored, unless --strict is given: then
 1 if any row could not be scored (bad_record, unknown_verifier, timeout, crashed,
-verifier_error). A completion without a usable answer (no_answer, no_boxed_answer, ...)
+verifier_error, sandbox_error). Without --strict it is 1 when every row failed for an
+infrastructure reason (timeout, crashed, verifier_error, sandbox_error: e.g. the sandbox
+could not start a single job), with the first reason on stderr; and
+where no sandbox that holds can start for code rows, verify stops before scoring with
+an error that says why and how to allow the weak sandbox (CASCADE_SANDBOX=rlimit). A completion without a usable answer (no_answer, no_boxed_answer, ...)
 is a score of 0, not a failure. A malformed file (bad JSON, a row without completion)
 stops at once with an error naming the file, line and field.
 """
 
 # Errors that mean "this row was not scored", as opposed to "the answer was unusable".
-NOT_SCORED = ("bad_record", "unknown_verifier", "timeout", "crashed", "verifier_error")
+NOT_SCORED = ("bad_record", "unknown_verifier", "timeout", "crashed", "verifier_error", "sandbox_error")
+# Of those, the ones where the machinery (sandbox, worker processes) failed, not the data.
+INFRASTRUCTURE = ("timeout", "crashed", "verifier_error", "sandbox_error")
 
 EXAMPLES = """\
 examples:
@@ -147,4 +153,10 @@ def run(args: argparse.Namespace) -> int:
 
     write_jsonl(args.output, ({**row, **result.to_dict()} for row, result in zip(rows, results)))
     Console().print(_summary(results, seconds))
-    return 1 if args.strict and any(r.error and r.error.startswith(NOT_SCORED) for r in results) else 0
+    not_scored = [r for r in results if r.error and r.error.startswith(NOT_SCORED)]
+    broken = [r for r in results if r.error and r.error.startswith(INFRASTRUCTURE)]
+    if results and len(broken) == len(results):
+        print(f"cascade verify: none of the {len(results)} rows could be scored (the machinery, not the "
+              f"data, failed); first: {broken[0].error}", file=sys.stderr)
+        return 1
+    return 1 if args.strict and not_scored else 0

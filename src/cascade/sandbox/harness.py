@@ -796,7 +796,13 @@ def _start_judge():
     return pid, (from_judge_r, to_judge_w)
 
 
+STARTED = b"cascade-harness: started\n"
+
+
 def main():
+    # Before anything else: a job whose stderr lacks this line never got as far as the
+    # harness (the sandbox itself failed), which the verifier reports as sandbox_error.
+    os.write(2, STARTED)
     judge_pid = judge = None
     if os.path.exists("judge.marshal"):
         judge_pid, judge = _start_judge()

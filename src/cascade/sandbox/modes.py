@@ -61,6 +61,10 @@ MODE_ENV = "CASCADE_SANDBOX"
 
 # uids from 2**30 upward are not in any passwd file; pid * 256 + counter keeps the uids of
 # concurrent jobs (several worker processes, or threads in one) distinct.
+class SandboxUnavailable(CascadeError):
+    """No sandbox that may run model-written code can start here (the message says why)."""
+
+
 _UID_BASE = 1 << 30
 _uid_counter = itertools.count()
 _uid_lock = threading.Lock()
@@ -194,7 +198,7 @@ def sandbox_mode() -> str:
         if forced not in MODES:
             raise CascadeError(f"must be one of {', '.join(MODES)}, got '{forced}'", field=MODE_ENV)
         if (why := unavailable_reason(forced)) is not None:
-            raise CascadeError(f"{forced} sandbox requested but unavailable: {why}", field=MODE_ENV)
+            raise SandboxUnavailable(f"{forced} sandbox requested but unavailable: {why}", field=MODE_ENV)
         return forced
     reasons = []
     for mode in STRONG_MODES:
@@ -202,7 +206,7 @@ def sandbox_mode() -> str:
         if why is None:
             return mode
         reasons.append(f"{mode}: {why}")
-    raise CascadeError(
+    raise SandboxUnavailable(
         "no strong sandbox for model-written code can start here ("
         + "; ".join(reasons)
         + "). Install bubblewrap or run on a kernel with Landlock (Linux 5.13+) and seccomp; or, "

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 from cascade.errors import CascadeError
 from cascade.sandbox.bwrap import bwrap_argv, sandbox_env
 from cascade.sandbox.limits import Limits, SandboxResult, Status
-from cascade.sandbox.modes import MODES, job_uid, python_prefix, sandbox_mode, sandbox_python
+from cascade.sandbox.modes import MODES, SandboxUnavailable, job_uid, python_prefix, sandbox_mode, sandbox_python
 from cascade.sandbox.seccomp import job_filter
 from cascade.sandbox.watch import JobWatch
 
@@ -65,7 +65,7 @@ def run_python(
     scratch = Path(tempfile.mkdtemp(prefix="cascade-sbx-"))
     try:
         if uid is not None and not all(p.stat().st_mode & stat.S_IXOTH for p in scratch.parents):
-            raise CascadeError(
+            raise SandboxUnavailable(
                 f"the sandbox's unprivileged uid cannot reach its scratch directory under "
                 f"{scratch.parent}; point TMPDIR at a world-traversable directory such as /tmp",
                 field="TMPDIR",

@@ -25,7 +25,6 @@ from pathlib import Path
 from cascade.sandbox.limits import Limits
 
 INTERVAL = 0.025
-_DISK_EVERY = 4  # the scratch walk runs every 4th sample
 _MAX_ENTRIES = 20000  # more files than this in scratch is itself over the limit
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -90,7 +89,7 @@ class JobWatch:
         self.peak_memory = max(self.peak_memory, resident)
         if resident > self.memory_bytes:
             return "memory"
-        if self.samples % _DISK_EVERY == 1 and _tree_bytes(self.scratch, _MAX_ENTRIES) > self.disk_bytes:
+        if _tree_bytes(self.scratch, _MAX_ENTRIES) > self.disk_bytes:  # a few entries for a normal job
             return "disk"
         return None
 

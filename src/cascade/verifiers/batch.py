@@ -10,6 +10,8 @@ and sometimes model-written code; a hang or crash must cost one item, not the ca
   and its worker is replaced. Nothing one record does can fail the batch.
   Items that repeat a record and completion exactly are scored once (verifiers are
   deterministic); each copy gets its own copy of the result.
+  Where a record's verifier runs model-written code (``code``) and no sandbox that holds
+  can start here, ``score_batch`` raises ``SandboxUnavailable`` before scoring anything.
 - ``score_one(record, completion)`` is the same for a single item.
 - ``WorkerPool`` is the pool itself; the math verifier reuses it for its own isolation.
 
@@ -259,6 +261,8 @@ def _close_live_pools() -> None:
 # Batch scoring
 
 _verifier_cache: dict[str, Verifier] = {}
+# Verifiers that run model-written code in the sandbox.
+SANDBOXED_VERIFIERS = frozenset({"code"})
 
 
 def _worker_init() -> None:
@@ -273,8 +277,12 @@ def _verify_item(name: str, completion: str, record: Mapping[str, Any]) -> Verif
     verifier = _verifier_cache.get(name)
     if verifier is None:
         verifier = _verifier_cache[name] = get_verifier(name)
+    from cascade.sandbox import SandboxUnavailable
+
     try:
         return verifier.verify(completion, record)
+    except SandboxUnavailable as exc:
+        return VerifyResult(0.0, False, error=f"sandbox_error: {exc.format()}")
     except CascadeError as exc:
         return VerifyResult(0.0, False, error=f"bad_record: {exc.format()}")
 
@@ -364,6 +372,13 @@ def score_batch(
         else:
             first_of[key] = i
             todo.append(i)
+    if any(records[i]["verifier"] in SANDBOXED_VERIFIERS for i in todo):
+        # Model-written code never runs without a sandbox that holds: no strong mode here
+        # (and the weak one not asked for) stops training, eval and verify at once with
+        # the reason, instead of scoring every item 0.
+        from cascade.sandbox import sandbox_mode
+
+        sandbox_mode()
     if progress and len(todo) + len(copies) < len(records):
         progress(len(records) - len(todo) - len(copies))
     if todo:

@@ -84,6 +84,7 @@ MAX_TEST_OUTPUT = 2 * 1024 * 1024
 _STARTUP_SLACK = 5.0  # interpreter start-up inside the sandbox, on a loaded machine
 _SHOWN_CHARS = 300
 _HARNESS_SOURCE = (Path(__file__).resolve().parents[1] / "sandbox" / "harness.py").read_text(encoding="utf-8")
+_HARNESS_STARTED = "cascade-harness: started\n"  # the harness's first line on stderr
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _INTEGER = re.compile(r"[+-]?\d+")
 COMPARISONS = ("tolerant", "lcb")
@@ -356,6 +357,12 @@ def judge(code: str, problem: CodeProblem, mode: str | None = None) -> VerifyRes
     )
     details: dict[str, Any] = {"mode": mode, "tests_total": n_tests}
     report = _read_report(result.stdout, nonce) if result.status == "ok" else None
+    if report is None and _HARNESS_STARTED not in result.stderr[:4096]:
+        # Nothing of the candidate's ran: the sandbox could not start the harness.
+        details.update(verdict="runtime_error", tests_passed=None, failed_test=None,
+                       stderr=_shown(result.stderr[-2000:]))
+        why = (result.stderr.strip().splitlines() or [result.status])[-1][:300]
+        return VerifyResult(0.0, False, details, error=f"sandbox_error: the {mode} sandbox did not start the harness: {why}")
     if report is None:
         verdict = {"timeout": "time_limit", "memory": "memory"}.get(result.status, "runtime_error")
         details.update(
