@@ -212,3 +212,33 @@ def test_honest_solutions_score_one(mode):
 def test_at_least_ten_attempts_over_three_styles():
     styles = {p.style for _code, problems in ATTEMPTS.values() for p in problems}
     assert len(ATTEMPTS) >= 10 and styles == {"assert", "call", "stdin"}
+
+
+# --- what stays forgeable (docs/sandbox.md, "What stays forgeable") ----------------------
+# These tests pin the known limits: if one starts failing, the limit is gone and the docs
+# must say so.
+
+# HumanEval/32-shaped: the test judges the answer with a helper that the candidate's code
+# defines (the prompt's ``poly``), so the candidate's own ``poly`` decides.
+HELPER_FROM_CANDIDATE = CodeProblem(
+    "assert",
+    ["def check(candidate):\n    coeffs = [1, -3, 2]\n    x = candidate(coeffs)\n    assert abs(poly(coeffs, x)) < 1e-6\n"
+     "check(find_zero)\n"],
+    time_limit=2.0, memory_mb=256,
+)
+# MBPP/126-shaped: the function under test has a builtin's name and the test calls no other
+# candidate name, so every builtin name the candidate defines is taken from the candidate.
+BUILTIN_NAMED = CodeProblem("assert", ["assert abs(sum(10, 15) - 6) < 0.5"], time_limit=2.0, memory_mb=256)
+
+
+@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+def test_known_forgeable_cases_stay_as_documented(mode):
+    forged_helper = "def poly(coeffs, x):\n    return 0\ndef find_zero(coeffs):\n    return 12345\n"
+    assert judge(forged_helper, HELPER_FROM_CANDIDATE, mode).score == 1.0
+    forged_builtin = "def abs(x):\n    return 0\ndef sum(a, b):\n    return 999\n"
+    assert judge(forged_builtin, BUILTIN_NAMED, mode).score == 1.0
+    # ...while a candidate that shadows a builtin the test uses next to another candidate
+    # function gains nothing: the test's abs stays the real one.
+    shadow = "def abs(x):\n    return 0\ndef find_zero(coeffs):\n    return 12345\n"
+    honest_helper = HELPER_FROM_CANDIDATE.tests[0].replace("abs(poly(coeffs, x))", "abs(x - 1)")
+    assert judge(shadow, CodeProblem("assert", [honest_helper], time_limit=2.0), mode).score == 0.0

@@ -1,4 +1,7 @@
-"""Best-effort in-process guard for the ``rlimit`` sandbox mode (stdlib only).
+"""Best-effort in-process guard for the WEAK ``rlimit`` sandbox mode (stdlib only).
+
+Known to be bypassable from pure Python (see docs/sandbox.md and the hostile suite); the
+mode runs only when asked for with ``CASCADE_SANDBOX=rlimit``.
 
 Not imported by the project: the runner passes this file's text to ``python -c``, so it
 runs first inside the job's interpreter, installs an audit hook and then executes the job's

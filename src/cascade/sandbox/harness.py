@@ -260,7 +260,7 @@ def _enter_candidate_process(job, keep, in_path, out_path, err_path, install):
     os.closerange(low, max(low, 1 << 16))
     _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
     if install is not None:
-        install(job["candidate_filter"])
+        install()
     return sys.stdout, sys.stderr
 
 
@@ -377,9 +377,7 @@ class _CandidateGone(BaseException):
 
 def _judge_main(control_in, control_out):
     """Read and delete the tests, then run each one when the harness says so."""
-    import ast
     import builtins
-    import importlib.util
     import json
 
     null = os.open(os.devnull, os.O_RDWR)
@@ -396,12 +394,11 @@ def _judge_main(control_in, control_out):
         # Setup statements run here one by one; one that needs the candidate's names
         # (MBPP's ``root = Node(1)`` with the solution's Node) runs only in the
         # candidate's process, and what it binds is reached there by reference.
-        for statement in ast.parse(judge["setup"]).body:
-            module = ast.Module(body=[statement], type_ignores=[])
+        for source, binds in judge["setup"]:
             try:
-                exec(compile(module, "setup.py", "exec"), base)
+                exec(compile(source, "setup.py", "exec"), base)
             except NameError:
-                setup_remote |= _bound_names(ast, module)
+                setup_remote.update(binds)
     except BaseException as exc:
         _send(control_out, b"F", _last_line(exc).encode("utf-8", "replace"))
         return
@@ -463,10 +460,11 @@ def _judge_main(control_in, control_out):
             return
         index, _, candidate_names = message[1].decode("utf-8", "replace").partition("\n")
         index = int(index)
-        program = judge["tests"][index]
         if index not in analysed:
-            analysed[index] = (compile(program, "test.py", "exec"), _free_names(ast, program))
-        compiled, (free, called, attribute_only) = analysed[index]
+            analysed[index] = compile(judge["tests"][index], "test.py", "exec")
+        compiled = analysed[index]
+        names = judge["names"][index]
+        free, called, attribute_only = set(names["free"]), set(names["called"]), set(names["attribute_only"])
         namespace = dict(base)
         defined_by_candidate = set(candidate_names.split("\n"))
         remote = set()
@@ -476,9 +474,13 @@ def _judge_main(control_in, control_out):
                 continue
             if name in namespace:
                 continue
-            if name in attribute_only and name not in called and importlib.util.find_spec(name) is not None:
-                namespace[name] = __import__(name)  # e.g. MBPP's math.isclose after the candidate's import
-            elif not hasattr(builtins, name):
+            if name in attribute_only and name not in called:
+                try:
+                    namespace[name] = __import__(name)  # e.g. MBPP's math.isclose after the candidate's import
+                    continue
+                except ImportError:
+                    pass
+            if not hasattr(builtins, name):
                 remote.add(name)
         if not remote:
             # The test reaches no candidate name that is not a builtin: a builtin name the candidate
@@ -498,55 +500,6 @@ def _judge_main(control_in, control_out):
         except BaseException as exc:
             status, error = "runtime_error", _last_line(exc)
         _send(control_out, b"D", ("%s\n%s" % (status, error)).encode("utf-8", "replace"))
-
-
-def _bound_names(ast, tree):
-    """Names a (setup) module binds."""
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.alias):
-            names.add((node.asname or node.name).split(".")[0])
-    return names
-
-
-def _free_names(ast, program):
-    """(names the program reads but never binds, of those the ones it calls directly,
-    those it only uses as ``name.attribute``)."""
-    tree = ast.parse(program)
-    loaded, bound, called, attribute_bases = set(), set(), set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            pass
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            called.add(node.func.id)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            attribute_bases.add(node.value.id)
-    free = loaded - bound
-    # A name is "attribute only" when every load of it is the base of an attribute.
-    attribute_only = set()
-    for name in free & attribute_bases:
-        uses = sum(1 for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name)
-        bases = sum(
-            1 for n in ast.walk(tree)
-            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == name
-        )
-        if uses == bases:
-            attribute_only.add(name)
-    return free, called & free, attribute_only
 
 
 # --- the harness ----------------------------------------------------------------------------
@@ -803,22 +756,34 @@ def main():
     # Before anything else: a job whose stderr lacks this line never got as far as the
     # harness (the sandbox itself failed), which the verifier reports as sandbox_error.
     os.write(2, STARTED)
+    # job.marshal holds no assert test (those are only in judge.marshal, which this
+    # process never opens), so it may be read before the judge is forked.
+    with open("job.marshal", "rb") as handle:
+        job = marshal.loads(handle.read())
+    if job["style"] != "stdin":
+        # The judge and candidate processes inherit this import through fork (each would
+        # otherwise pay for its own): values travel as JSON, via sys.modules["json"].
+        import json  # noqa: F401
+
+    install = None
+    if os.path.exists("seccomp.marshal"):  # (filter program, installer source); not in the weak mode
+        with open("seccomp.marshal", "rb") as handle:
+            candidate_filter, installer = marshal.loads(handle.read())
+        os.remove("seccomp.marshal")
+        namespace = {}
+        exec(installer, namespace)
+        install_program = namespace["_seccomp_installer"]()
+
+        def install(_unused=None):
+            install_program(candidate_filter)
+
     judge_pid = judge = None
     if os.path.exists("judge.marshal"):
         judge_pid, judge = _start_judge()
-    with open("job.marshal", "rb") as handle:
-        job = marshal.loads(handle.read())
     with open("solution.py", encoding="utf-8") as handle:
         source = handle.read()
     os.remove("job.marshal")
     os.remove("solution.py")
-    if job["style"] in ("call", "assert"):
-        import json  # noqa: F401  (children use sys.modules["json"] for values)
-    install = None
-    if job.get("candidate_filter"):
-        namespace = {}
-        exec(job["installer"], namespace)
-        install = namespace["_seccomp_installer"]()
     if judge is not None:
         job["purge"] = False  # kill(-1) would take the judge too; the filter forbids leftovers
     report = {"compile_error": None, "tests": []}

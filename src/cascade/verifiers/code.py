@@ -73,6 +73,7 @@ from typing import Any, Mapping, Sequence
 
 from cascade.errors import CascadeError
 from cascade.sandbox import Limits, run_python, sandbox_mode
+from cascade.sandbox.judge_plan import judge_plan
 from cascade.sandbox.seccomp import INSTALL_SOURCE, candidate_filter
 from cascade.verifiers.base import Verifier, VerifyResult, register
 from cascade.verifiers.lcb_official import lcb_outputs_match, lcb_values_match
@@ -332,15 +333,13 @@ def judge(code: str, problem: CodeProblem, mode: str | None = None) -> VerifyRes
         "per_test_seconds": problem.time_limit,
         "max_test_output": MAX_TEST_OUTPUT,
         "purge": mode == "bwrap",  # kill(-1) is only safe inside bwrap's pid namespace
-        # The weak mode's audit hook forbids ctypes, which installing a filter needs.
-        "candidate_filter": candidate_filter() if mode != "rlimit" else None,
-        "installer": INSTALL_SOURCE,
     }
     files: dict[str, str | bytes] = {"solution.py": code, "job.marshal": marshal.dumps(job)}
+    program = candidate_filter()
+    if mode != "rlimit" and program is not None:  # the weak mode's audit hook forbids the ctypes it needs
+        files["seccomp.marshal"] = marshal.dumps((program, INSTALL_SOURCE))
     if assert_style:
-        files["judge.marshal"] = marshal.dumps(
-            {"tests": problem.tests, "setup": problem.setup, "prelude": problem.prelude}
-        )
+        files["judge.marshal"] = marshal.dumps(judge_plan(tuple(problem.tests), problem.setup, problem.prelude))
     n_tests = len(problem.tests)
     limits = Limits(
         cpu_seconds=problem.time_limit + 1,
