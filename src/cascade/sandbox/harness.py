@@ -91,10 +91,18 @@ def _plain(value):
 
 
 # --- plain data across processes ---------------------------------------------------------
+
+# The built-in types themselves may travel as values (by name), bound before any candidate code.
+_BUILTIN_TYPES = {
+    t.__name__: t
+    for t in (bool, int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset, type, object)
+}
+_BUILTIN_TYPES["NoneType"] = type(None)
 #
 # Wire form: JSON where None/bool/int/float/str and lists are themselves and every other
 # type is a one-key object: {"t": [...]} tuple, {"d": [[k, v], ...]} dict, {"s": [...]} set,
-# {"z": [...]} frozenset, {"b": hex} bytes, {"y": hex} bytearray, {"c": [re, im]} complex.
+# {"z": [...]} frozenset, {"b": hex} bytes, {"y": hex} bytearray, {"c": [re, im]} complex,
+# {"T": name} one of the built-in types.
 
 
 def _encode(value, depth=0, remote=None):
@@ -144,6 +152,8 @@ def _encode(value, depth=0, remote=None):
         return {"y": bytearray.hex(value)}
     if issubclass(kind, complex):
         return {"c": [complex.__getattribute__(value, "real"), complex.__getattribute__(value, "imag")]}
+    if kind is type and _BUILTIN_TYPES.get(type.__getattribute__(value, "__name__")) is value:
+        return {"T": type.__getattribute__(value, "__name__")}  # MBPP passes int, str...
     raise TypeError("a %s is not plain data" % kind.__name__)
 
 
@@ -185,6 +195,8 @@ def _decode(data, depth=0, resolve=None):
         return (bytes if tag == "b" else bytearray).fromhex(body)
     if tag == "c" and type(body) is list and len(body) == 2 and all(type(x) in (int, float) for x in body):
         return complex(body[0], body[1])
+    if tag == "T" and type(body) is str and body in _BUILTIN_TYPES:
+        return _BUILTIN_TYPES[body]
     raise ValueError("malformed value")
 
 
