@@ -18,6 +18,13 @@ from cascade.verifiers.code import LEETCODE_PRELUDE, CodeProblem, judge, parse_g
 
 AVAILABLE_MODES = sandbox_modes.available_modes()
 
+# Every mode is a parameter; one that cannot run on this machine is skipped with the reason.
+MODE_PARAMS = [
+    pytest.param(m, marks=pytest.mark.skipif(
+        m not in AVAILABLE_MODES, reason=f"{m} cannot run here: {sandbox_modes.unavailable_reason(m)}"))
+    for m in sandbox_modes.MODES
+]
+
 # HumanEval-shaped: check(candidate) with value comparisons, a tolerance and an isclose.
 ADD = CodeProblem(
     "assert",
@@ -185,7 +192,7 @@ def _judge_all(cases: list[tuple[str, CodeProblem, str]], mode: str) -> list:
         return list(pool.map(lambda case: judge(case[2], case[1], mode), cases))
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_every_forgery_scores_zero(mode):
     cases = [(name, problem, ATTEMPTS[name][0]) for name, problem in CASES]
     results = _judge_all(cases, mode)
@@ -201,7 +208,7 @@ HONEST = {
 }
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_honest_solutions_score_one(mode):
     cases = [("add", ADD, HONEST["add"]), ("add", MBPP, HONEST["add"]), ("add", CALL, HONEST["add"]),
              ("sort", LEETCODE, HONEST["sort"]), ("stdin", STDIN, HONEST["stdin"])]
@@ -231,7 +238,7 @@ HELPER_FROM_CANDIDATE = CodeProblem(
 BUILTIN_NAMED = CodeProblem("assert", ["assert abs(sum(10, 15) - 6) < 0.5"], time_limit=2.0, memory_mb=256)
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_known_forgeable_cases_stay_as_documented(mode):
     forged_helper = "def poly(coeffs, x):\n    return 0\ndef find_zero(coeffs):\n    return 12345\n"
     assert judge(forged_helper, HELPER_FROM_CANDIDATE, mode).score == 1.0

@@ -17,6 +17,13 @@ from cascade.sandbox import Limits, SandboxResult, describe_mode, run_python, sa
 from cascade.sandbox import modes as sandbox_modes
 
 AVAILABLE_MODES = sandbox_modes.available_modes()
+
+# Every mode is a parameter; one that cannot run on this machine is skipped with the reason.
+MODE_PARAMS = [
+    pytest.param(m, marks=pytest.mark.skipif(
+        m not in AVAILABLE_MODES, reason=f"{m} cannot run here: {sandbox_modes.unavailable_reason(m)}"))
+    for m in sandbox_modes.MODES
+]
 SHORT = Limits(cpu_seconds=1, wall_seconds=1.2, memory_mb=256, max_output_bytes=4096)
 
 
@@ -32,7 +39,7 @@ def scratch_parent(monkeypatch):
     assert not leftovers, f"scratch left behind: {leftovers}"
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_stdin_argv_files_and_cwd(mode, scratch_parent):
     code = (
         "import os, sys, helper\n"
@@ -55,7 +62,7 @@ def test_stdin_argv_files_and_cwd(mode, scratch_parent):
     assert result.mode == mode and result.wall_time > 0
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_environment_is_scrubbed_and_uid_is_unprivileged(mode, scratch_parent, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
     result = run_python("import os\nprint(sorted(os.environ))\nprint(os.getuid())\n", mode=mode)
@@ -66,7 +73,7 @@ def test_environment_is_scrubbed_and_uid_is_unprivileged(mode, scratch_parent, m
         assert int(uid) >= 1 << 30  # a per-job uid, never root
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 @pytest.mark.parametrize(
     ("code", "status", "exit_code"),
     [
@@ -89,7 +96,7 @@ def test_statuses(mode, code, status, exit_code, scratch_parent):
     assert len(result.stdout) <= SHORT.max_output_bytes
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_output_is_kept_up_to_the_cap(mode, scratch_parent):
     result = run_python("import sys\nsys.stdout.write('z' * 5000)\nsys.stdout.flush()\nimport time\ntime.sleep(5)",
                         limits=SHORT, mode=mode)
@@ -97,13 +104,13 @@ def test_output_is_kept_up_to_the_cap(mode, scratch_parent):
     assert result.stdout == "z" * SHORT.max_output_bytes
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_undecodable_output_is_replaced_not_fatal(mode, scratch_parent):
     result = run_python("import sys\nsys.stdout.buffer.write(b'ok \\xff\\xfe')", mode=mode)
     assert result.status == "ok" and result.stdout == "ok \ufffd\ufffd"
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_limits_hold_without_util_linux(mode, scratch_parent, monkeypatch):
     """Where setpriv/prlimit are missing, the child sets its own limits before exec."""
     from cascade.sandbox import runner
@@ -175,6 +182,14 @@ def test_no_strong_mode_is_a_clear_error_not_the_weak_mode(monkeypatch):
     monkeypatch.setenv("CASCADE_SANDBOX", "landlock")
     with pytest.raises(CascadeError, match="Landlock is not available"):
         sandbox_mode()
+
+
+def test_machine_report_agrees_with_the_modes_offered():
+    report = sandbox_modes.machine_report()
+    assert ("bwrap" in AVAILABLE_MODES) == (report["bwrap"] == "works")
+    assert ("landlock" in AVAILABLE_MODES) == (report["landlock_mode"] == "works")
+    if int(report["landlock_abi"]) >= 1 and report["seccomp"] == "available":
+        assert "landlock" in AVAILABLE_MODES, report  # the kernel offers both: the mode must start
 
 
 def test_limits_defaults_are_sane():

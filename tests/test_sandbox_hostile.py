@@ -34,6 +34,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CANARY = "cascade-canary-7f3a9c"
 
 AVAILABLE_MODES = sandbox_modes.available_modes()
+
+# Every mode is a parameter; one that cannot run on this machine is skipped with the reason.
+MODE_PARAMS = [
+    pytest.param(m, marks=pytest.mark.skipif(
+        m not in AVAILABLE_MODES, reason=f"{m} cannot run here: {sandbox_modes.unavailable_reason(m)}"))
+    for m in sandbox_modes.MODES
+]
 ROOT = os.geteuid() == 0
 
 # Short limits keep the suite fast; attacks that run forever hit the wall limit.
@@ -378,8 +385,10 @@ ATTACKS += [
 def _params() -> list:
     params = []
     for attack in ATTACKS:
-        for mode in AVAILABLE_MODES:
+        for mode in sandbox_modes.MODES:
             marks = []
+            if mode not in AVAILABLE_MODES:
+                marks.append(pytest.mark.skip(reason=f"{mode} cannot run here: {sandbox_modes.unavailable_reason(mode)}"))
             if mode in attack.weak_in:
                 marks.append(pytest.mark.xfail(strict=attack.always_wins_in_weak, reason=attack.weak_in[mode]))
             params.append(pytest.param(attack, mode, id=f"{attack.name}-{mode}", marks=marks))
@@ -403,7 +412,7 @@ def test_attack_is_contained(attack: Attack, mode: str, scratch_parent, monkeypa
     assert (after.status, after.stdout) == ("ok", "42\n")
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_loopback_listener_is_unreachable(mode, scratch_parent):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -423,7 +432,7 @@ def test_loopback_listener_is_unreachable(mode, scratch_parent):
         listener.close()
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_external_connect_fails_fast(mode, scratch_parent):
     code = "import socket\ntry:\n    socket.create_connection(('192.0.2.1', 80), timeout=5)\nexcept OSError as e:\n    print('blocked')\n"
     result = run_python(code, limits=Limits(wall_seconds=10), mode=mode)
@@ -431,7 +440,7 @@ def test_external_connect_fails_fast(mode, scratch_parent):
     assert result.wall_time < 3.0  # refused at once, not left to time out against TEST-NET
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_planted_secret_file_is_unreadable(mode, scratch_parent):
     secret_dir = Path(tempfile.mkdtemp(prefix="cascade-secret-", dir="/tmp"))
     try:
@@ -446,7 +455,7 @@ def test_planted_secret_file_is_unreadable(mode, scratch_parent):
         secret_dir.rmdir()
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_write_outside_scratch_leaves_no_file(mode, scratch_parent):
     open_dir = Path(tempfile.mkdtemp(prefix="cascade-open-", dir="/tmp"))
     open_dir.chmod(0o777)  # world-writable: only the sandbox stands in the way
@@ -502,7 +511,7 @@ SPOOFS = {
 }
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 @pytest.mark.parametrize("name", sorted(SPOOFS))
 def test_harness_spoofing_never_passes(name, mode, scratch_parent):
     code, problem, verdicts = SPOOFS[name]
@@ -514,13 +523,13 @@ def test_harness_spoofing_never_passes(name, mode, scratch_parent):
     assert not _wait_no_job_processes()
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_honest_solution_still_passes_after_attacks(mode, scratch_parent):
     assert judge("def add(a, b):\n    return a + b\n", ADD_PROBLEM, mode).passed
     assert judge("a, b = map(int, input().split())\nprint(a + b)\n", STDIN_PROBLEM, mode).passed
 
 
-@pytest.mark.parametrize("mode", AVAILABLE_MODES)
+@pytest.mark.parametrize("mode", MODE_PARAMS)
 def test_job_deleting_its_scratch_leaves_the_parent_alone(mode, monkeypatch):
     """Like /tmp: world-writable and sticky, so the job's uid may remove its own scratch
     directory; cleaning up after it must not chmod the parent (it once became 0700,

@@ -36,10 +36,11 @@ Exit status: 0, even when some rows could not be scored, unless --strict is give
 1 if any row could not be scored (bad_record, unknown_verifier, timeout, crashed,
 verifier_error, sandbox_error). Without --strict it is 1 when every row failed for an
 infrastructure reason (timeout, crashed, verifier_error, sandbox_error: e.g. the sandbox
-could not start a single job), with the first reason on stderr; and
-where no sandbox that holds can start for code rows, verify stops before scoring with
-an error that says why and how to allow the weak sandbox (CASCADE_SANDBOX=rlimit). A completion without a usable answer (no_answer, no_boxed_answer, ...)
-is a score of 0, not a failure. A malformed file (bad JSON, a row without completion)
+could not start a single job), with the first reason on stderr. Where no sandbox that
+holds can start for code rows, verify stops before scoring with an error that says why
+and how to allow the weak sandbox (CASCADE_SANDBOX=rlimit; see docs/sandbox.md).
+A completion without a usable answer (no_answer, no_boxed_answer, ...) is a score of 0,
+not a failure. A malformed file (bad JSON, a row without completion)
 stops at once with an error naming the file, line and field.
 """
 

@@ -216,6 +216,36 @@ def sandbox_mode() -> str:
     )
 
 
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0 where Landlock is absent or disabled)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        version = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # LANDLOCK_CREATE_RULESET_VERSION
+    except (OSError, AttributeError):
+        return 0
+    return max(0, int(version))
+
+
+def machine_report() -> dict[str, str]:
+    """What this machine offers the sandbox, in words (for docs, bug reports and tests)."""
+    status = Path("/proc/self/status").read_text() if Path("/proc/self/status").exists() else ""
+    seccomp = next((line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("Seccomp:")), "")
+    controllers = Path("/sys/fs/cgroup/cgroup.controllers")
+    unified = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+    cgroup2 = next((p.read_text().strip() or "none" for p in (controllers, unified) if p.exists()), "not mounted")
+    return {
+        "kernel": os.uname().release,
+        "seccomp": "available" if seccomp else "absent (no Seccomp line in /proc/self/status)",
+        "landlock_abi": str(landlock_abi()),
+        "bwrap": _bwrap_probe() or "works",
+        "landlock_mode": _landlock_probe() or "works",
+        "cgroup_v2_controllers": cgroup2,
+    }
+
+
 def available_modes() -> list[str]:
     """Every mode that can run jobs on this machine (the weak ``rlimit`` one always can)."""
     return [mode for mode in MODES if unavailable_reason(mode) is None]
