@@ -47,7 +47,10 @@ import time
 # Start-up time is paid once per verification, so the harness avoids the stdlib modules
 # that import enum/re (json, signal, traceback) where it can: the job arrives as marshal
 # data written by the verifier, the report is JSON written by _json below, and signal
-# numbers come from the built-in _signal. json is imported where values travel as JSON.
+# numbers come from the built-in _signal. Values between processes are JSON written by
+# _json and read by the C scanner of _json; the json package is imported only for
+# call-style tests, whose encoding of return values the verifier depends on.
+import _json as _c_json
 import _signal
 
 _REPORT_BYTES = 64 * 1024 * 1024
@@ -102,7 +105,9 @@ _BUILTIN_TYPES["NoneType"] = type(None)
 # Wire form: JSON where None/bool/int/float/str and lists are themselves and every other
 # type is a one-key object: {"t": [...]} tuple, {"d": [[k, v], ...]} dict, {"s": [...]} set,
 # {"z": [...]} frozenset, {"b": hex} bytes, {"y": hex} bytearray, {"c": [re, im]} complex,
-# {"T": name} one of the built-in types.
+# {"T": name} one of the built-in types, {"f": "nan" | "inf" | "-inf"} a float JSON lacks.
+# Written by _json above and read by the C scanner below: neither needs the json package
+# (whose import, through re, costs more than a whole test).
 
 
 def _encode(value, depth=0, remote=None):
@@ -114,8 +119,10 @@ def _encode(value, depth=0, remote=None):
     ``{"n": target}`` to an object that lives in the candidate's process.
     """
     kind = type(value)
-    if value is None or kind is bool or kind is int or kind is str or kind is float:
+    if value is None or kind is bool or kind is int or kind is str:
         return value
+    if kind is float:
+        return value if value - value == 0 else {"f": repr(value)}  # nan and infinities are not JSON
     if depth > _MAX_DEPTH:
         raise ValueError("value nested deeper than %d" % _MAX_DEPTH)
     depth += 1
@@ -133,7 +140,7 @@ def _encode(value, depth=0, remote=None):
     if issubclass(kind, int):
         return int.__index__(value)
     if issubclass(kind, float):
-        return float.__float__(value)
+        return _encode(float.__float__(value))
     if issubclass(kind, str):
         return str.__str__(value)
     if issubclass(kind, list):
@@ -197,7 +204,36 @@ def _decode(data, depth=0, resolve=None):
         return complex(body[0], body[1])
     if tag == "T" and type(body) is str and body in _BUILTIN_TYPES:
         return _BUILTIN_TYPES[body]
+    if tag == "f" and body in ("nan", "inf", "-inf"):
+        return float(body)
     raise ValueError("malformed value")
+
+
+def _dumps(value, remote=None):
+    """Wire bytes for ``value`` (see _encode)."""
+    return _json(_encode(value, 0, remote)).encode("utf-8", "surrogatepass")
+
+
+class _ScanContext:
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float, parse_int = float, int
+
+    @staticmethod
+    def parse_constant(name):
+        raise ValueError("malformed value")
+
+
+def _loads(data):
+    """Wire data from bytes; a ValueError for anything that is not exactly one JSON value."""
+    text = data.decode("utf-8", "surrogatepass")
+    try:
+        value, end = _c_json.make_scanner(_ScanContext)(text, 0)
+    except (StopIteration, Exception):  # the C scanner's own errors need the json package
+        raise ValueError("malformed value") from None
+    if end != len(text):
+        raise ValueError("malformed value")
+    return value
 
 
 # --- framed messages over pipes: 4-byte length, 1 kind byte, payload ----------------------
@@ -334,9 +370,7 @@ def _serve_calls(job, base, code, setup, request_fd, reply_fd, in_path, out_path
     # The seccomp filter comes first: nothing below may fork or exec anyway.
     streams = _enter_candidate_process(job, (request_fd, reply_fd), in_path, out_path, err_path, install)
     send, receive, exit_now = _send, _receive, os._exit
-    encode, decode = _encode, _decode
-    json = sys.modules["json"]
-    dumps, loads = json.dumps, json.loads
+    decode, dumps, loads = _decode, _dumps, _loads
     namespace = dict(base, __name__="solution")
     try:
         exec(code, namespace)
@@ -372,7 +406,7 @@ def _serve_calls(job, base, code, setup, request_fd, reply_fd, in_path, out_path
                 instances.append(result)
                 kind, payload = b"R", str(len(instances) - 1).encode()
             else:
-                kind, payload = b"V", dumps(encode(result)).encode("utf-8", "surrogatepass")
+                kind, payload = b"V", dumps(result)
         except BaseException as exc:
             kind = b"E"
             payload = ("%s\n%s" % (type(exc).__name__, _last_line(exc))).encode("utf-8", "replace")
@@ -390,7 +424,6 @@ class _CandidateGone(BaseException):
 def _judge_main(control_in, control_out):
     """Read and delete the tests, then run each one when the harness says so."""
     import builtins
-    import json
 
     null = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1, 2):  # test code's prints must not reach the harness's report
@@ -419,7 +452,7 @@ def _judge_main(control_in, control_out):
 
     def call(target, args, kwargs):
         try:
-            request = json.dumps([target, _encode(list(args), 0, _Remote), _encode(kwargs, 0, _Remote)])
+            request = _json([target, _encode(list(args), 0, _Remote), _encode(kwargs, 0, _Remote)])
         except (TypeError, ValueError) as exc:
             raise TypeError("argument is not plain data: %s" % exc) from None
         _send(control_out, b"C", request.encode("utf-8", "surrogatepass"))
@@ -431,7 +464,7 @@ def _judge_main(control_in, control_out):
             return _Remote(["r", int(payload)])
         if kind == b"V":
             try:
-                return _decode(json.loads(payload.decode("utf-8", "surrogatepass")))
+                return _decode(_loads(payload))
             except (ValueError, RecursionError) as exc:
                 raise TypeError("the candidate's result is not plain data: %s" % exc) from None
         name, _, message = payload.decode("utf-8", "replace").partition("\n")
@@ -772,10 +805,8 @@ def main():
     # process never opens), so it may be read before the judge is forked.
     with open("job.marshal", "rb") as handle:
         job = marshal.loads(handle.read())
-    if job["style"] != "stdin":
-        # The judge and candidate processes inherit this import through fork (each would
-        # otherwise pay for its own): values travel as JSON, via sys.modules["json"].
-        import json  # noqa: F401
+    if job["style"] == "call":
+        import json  # noqa: F401  (the children use sys.modules["json"] for return values)
 
     install = None
     if os.path.exists("seccomp.marshal"):  # (filter program, installer source); not in the weak mode

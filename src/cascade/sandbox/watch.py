@@ -63,7 +63,8 @@ class JobWatch:
         self.memory_bytes = limits.memory_mb * 1024 * 1024
         self.disk_bytes = limits.max_disk_mb * 1024 * 1024
         self.samples = 0
-        self.next_check = 0.0  # perf/monotonic time of the next sample; 0: at once
+        # time.monotonic() of the next sample: most jobs are over before the first one.
+        self.next_check = time.monotonic() + INTERVAL
         self.peak_memory = 0
 
     def members(self, stats: list[tuple[int, int, int, int, int]]) -> list[tuple[int, int, int, int, int]]:
