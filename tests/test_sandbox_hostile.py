@@ -278,7 +278,7 @@ def flip():
         os.chdir(home)
 thread = threading.Thread(target=flip)
 thread.start()
-found, end = None, time.monotonic() + 1.5
+found, end = None, time.monotonic() + 0.7
 while found is None and time.monotonic() < end:
     try:
         with open('etc/passwd') as handle:
