@@ -377,12 +377,23 @@ def test_verify_fails_when_every_job_fails_for_the_machinery(tmp_path, monkeypat
     from cascade.cli import main
     from cascade.data import write_jsonl
 
+    from cascade.verifiers import batch
+
+    def fresh_workers() -> None:  # workers read TMPDIR when they start, so none may be reused
+        for pool in list(batch._pools.values()):
+            pool.close()
+        batch._pools.clear()
+
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
+    fresh_workers()
     monkeypatch.setenv("TMPDIR", str(private))  # the verifier's worker processes inherit it
     write_jsonl(tmp_path / "in.jsonl", [CODE_ROW, {**CODE_ROW, "id": 2}])
-    code = main(["verify", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"),
-                 "--workers", "1"])
+    try:
+        code = main(["verify", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out.jsonl"),
+                     "--workers", "1"])
+    finally:
+        fresh_workers()
     assert code == 1
     assert "none of the 2 rows could be scored" in capsys.readouterr().err
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
