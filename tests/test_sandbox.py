@@ -15,6 +15,7 @@ import pytest
 from cascade.errors import CascadeError
 from cascade.sandbox import Limits, SandboxResult, describe_mode, run_python, sandbox_mode
 from cascade.sandbox import modes as sandbox_modes
+from cascade.sandbox import seccomp
 
 AVAILABLE_MODES = sandbox_modes.available_modes()
 
@@ -208,3 +209,62 @@ def test_sandbox_and_code_verifier_import_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# --- the seccomp filters themselves ----------------------------------------------------
+
+_FILTER_PROBE = """
+import ctypes, os, socket, sys, threading
+from cascade.sandbox import seccomp
+which = sys.argv[1]
+seccomp.install(seccomp.job_filter() if which == "job" else seccomp.candidate_filter())
+results = {"seccomp": seccomp.seccomp_status()}
+box = []
+thread = threading.Thread(target=box.append, args=(1,))
+thread.start()
+thread.join()
+results["thread"] = "allowed" if box else "denied"
+libc = ctypes.CDLL(None, use_errno=True)
+def ptrace_parent():
+    if libc.ptrace(16, os.getppid(), 0, 0) != 0:  # PTRACE_ATTACH
+        raise OSError(ctypes.get_errno(), "ptrace")
+    libc.ptrace(17, os.getppid(), 0, 0)  # PTRACE_DETACH
+def fork():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+def attempt(name, action):
+    try:
+        action()
+        results[name] = "allowed"
+    except OSError as exc:
+        results[name] = "denied %d" % exc.errno
+attempt("fork", fork)
+attempt("socket", lambda: socket.socket().close())
+attempt("socketpair", lambda: [s.close() for s in socket.socketpair()])
+attempt("setsid", os.setsid)
+attempt("ptrace", ptrace_parent)
+print(results, flush=True)
+if which == "candidate":  # last: where it is allowed, exec replaces this process
+    attempt("exec", lambda: os.execv("/bin/true", ["true"]))
+    print(results["exec"])
+"""
+
+
+@pytest.mark.skipif(seccomp.job_filter() is None, reason="no seccomp filter for this architecture")
+@pytest.mark.parametrize("which", ["job", "candidate"])
+def test_seccomp_filters_deny_what_they_say(which):
+    """Installed in a throwaway process (never this one): what each filter lets through."""
+    done = subprocess.run([sys.executable, "-c", _FILTER_PROBE, which], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    results = ast.literal_eval(lines[0])
+    assert results["seccomp"] == "2" and results["thread"] == "allowed" and results["socketpair"] == "allowed"
+    for name in ("socket", "setsid", "ptrace"):
+        assert results[name] == "denied 1", (name, results)
+    if which == "job":
+        assert results["fork"] == "allowed"  # RLIMIT_NPROC bounds it; the filter does not count
+    else:
+        assert results["fork"] == "denied 1" and lines[1] == "denied 1"  # no fork, no exec

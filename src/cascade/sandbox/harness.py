@@ -331,7 +331,7 @@ def _failure(exc, style):
     return "runtime_error", _last_line(exc)
 
 
-def _child(job, base, code, setup, program, test, report_fd, in_path, out_path, err_path, install):
+def _child(job, base, code, test, report_fd, in_path, out_path, err_path, install):
     """Run one stdin or call test in this (forked) process; report ``status\nvalue\nerror``."""
     streams = _enter_candidate_process(job, (report_fd,), in_path, out_path, err_path, install)
     # Bound before candidate code runs, so patching os/json/builtins cannot silence us.
@@ -600,7 +600,7 @@ def _test_files(job, index, test):
     return in_path, ".out%d" % index, ".err%d" % index
 
 
-def _finish_record(job, record, paths, cpu_killed):
+def _finish_record(job, record, paths):
     in_path, out_path, err_path = paths
     if job["style"] == "stdin":
         record["stdout"], record["stdout_truncated"] = _read_capped(out_path, job["max_test_output"])
@@ -624,7 +624,7 @@ def _cpu_limited(status, cpu, job):
     )
 
 
-def _run_test(job, base, code, setup, index, test, install):
+def _run_test(job, base, code, index, test, install):
     paths = _test_files(job, index, test)
     read_end, write_end = os.pipe()
     sys.stdout.flush()
@@ -634,7 +634,7 @@ def _run_test(job, base, code, setup, index, test, install):
     if pid == 0:
         try:
             os.close(read_end)
-            _child(job, base, code, setup, None, test, write_end, *paths, install)
+            _child(job, base, code, test, write_end, *paths, install)
         finally:
             os._exit(70)
     os.close(write_end)
@@ -646,7 +646,7 @@ def _run_test(job, base, code, setup, index, test, install):
         record.update(status="time_limit", error="exceeded %.3gs" % job["per_test_seconds"])
     else:
         record.update(_judge_exit(job["style"], status, data))
-    return _finish_record(job, record, paths, False)
+    return _finish_record(job, record, paths)
 
 
 def _run_assert_test(job, base, code, setup, index, judge, install):
@@ -721,7 +721,7 @@ def _run_assert_test(job, base, code, setup, index, judge, install):
             record["error"] = error
     else:
         record.update(status="runtime_error", error="unreadable result from the test process")
-    return _finish_record(job, record, paths, False)
+    return _finish_record(job, record, paths)
 
 
 def _judge_exit(style, status, data):
@@ -817,7 +817,7 @@ def main():
         exec(installer, namespace)
         install_program = namespace["_seccomp_installer"]()
 
-        def install(_unused=None):
+        def install():
             install_program(candidate_filter)
 
     judge_pid = judge = None
@@ -846,7 +846,7 @@ def main():
         if judge is not None:
             record = _run_assert_test(job, base, code, setup, index, judge, install)
         else:
-            record = _run_test(job, base, code, setup, index, test, install)
+            record = _run_test(job, base, code, index, test, install)
         report["tests"].append(record)
         if record["status"] != "ok":
             break
