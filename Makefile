@@ -5,10 +5,10 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test venv clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# The official BFCL checker, the oracle of tests/test_bfcl_official.py. Without its
 	# dependencies: they pin numpy 1.26 and API clients that conflict with ours, and the AST
 	# checker needs none of them.
