@@ -116,7 +116,10 @@ def test_if_rl_dynamic_filter_and_top_k():
     o = _overrides(recipe, "if-rl-ifeval")
     assert o["algorithm.filter_groups.enable"] is True
     assert o["algorithm.filter_groups.metric"] == "reward"
-    assert o["algorithm.filter_groups.max_num_gen_batches"] == 3
+    # verl 0.9.1's trainer ignores max_num_gen_batches; the bound on tries is listed as a gap.
+    assert "algorithm.filter_groups.max_num_gen_batches" not in o
+    assert o["algorithm.filter_groups.max_inflight_gen_batches"] == 1
+    assert any("max_filter_tries 3" in gap for gap in verl_gaps(recipe.stage("if-rl-ifeval")))
     assert o["actor_rollout_ref.rollout.top_k"] == 20
     assert o["actor_rollout_ref.rollout.temperature"] == 0.6
     assert o["trainer.total_training_steps"] == 2300

@@ -13,7 +13,8 @@ What maps, and how (paper section 3 settings are our defaults):
   token-mean (``token_mean``) or ``seq-mean-token-mean`` (``seq_mean``) loss aggregation;
 - ``rollout.n`` = group size; lengths, temperature, top-p, top-k (0 -> verl's -1), vLLM rollouts;
 - AdamW lr, betas, weight decay, gradient clipping, warmup, constant or cosine schedule;
-- dynamic filtering -> verl's DAPO ``algorithm.filter_groups`` on the training reward;
+- dynamic filtering -> verl's DAPO ``algorithm.filter_groups`` on the training reward, one prompt batch
+  generating at a time (``max_inflight_gen_batches``; verl has no bound on the number of tries);
 - our reward hook (``cascade.cluster.verl_reward.compute_score``) and the mode-aware chat template
   (``cascade.cluster.verl_data.verl_chat_template``);
 - the stage's RoPE scaling (YaRN, ``Recipe.rope_scaling_for``) -> ``actor_rollout_ref.model.override_config``.
@@ -146,12 +147,14 @@ def stage_to_verl_overrides(
     substage: str | None = None,
     checkpoint_dir: str | None = None,
     rollout_tp: int = 1,
+    logger: Sequence[str] = ("console",),
 ) -> dict[str, Any]:
     """verl 0.9.1 overrides (dotted key -> value) for ``stage`` of ``recipe``, or for one
     sub-stage of its curriculum. ``model_path`` is the Hugging Face checkpoint the stage starts
     from; ``data_files`` are parquet files from ``export_verl_parquet``; ``checkpoint_dir`` is
     where verl keeps its own checkpoints (default: ``verl/`` in the stage's folder of the run
-    layout, ``RUN_DIR/stages/NN-<stage>/verl``)."""
+    layout, ``RUN_DIR/stages/NN-<stage>/verl``); ``logger`` is verl's ``trainer.logger`` list
+    (console, tensorboard, wandb, ...)."""
     stage = require_grpo(stage)
     if stage.reward in BATCH_REWARDS:
         raise CascadeError(
@@ -243,7 +246,7 @@ def stage_to_verl_overrides(
         "trainer.save_freq": stage.save_every or SAVE_AT_END_ONLY,  # the merger reads the last one
         "trainer.val_before_train": False,
         "trainer.test_freq": -1,
-        "trainer.logger": ["console"],
+        "trainer.logger": list(logger),
     }
     rope = recipe.rope_scaling_for(stage.name)
     if rope is not None:
@@ -255,7 +258,10 @@ def stage_to_verl_overrides(
     if stage.dynamic_filter:
         # Keep only groups whose training rewards differ ("reward": verl's canonical reward).
         overrides["algorithm.filter_groups.metric"] = "reward"
-        overrides["algorithm.filter_groups.max_num_gen_batches"] = stage.max_filter_tries
+        # verl 0.9.1's (v1) trainer refills evicted groups until the batch is full and ignores
+        # max_num_gen_batches; what it honours is how many prompt batches generate at once.
+        # One at a time is the local trainer's order (generate, filter, generate more).
+        overrides["algorithm.filter_groups.max_inflight_gen_batches"] = 1
     return overrides
 
 
@@ -275,6 +281,12 @@ def verl_gaps(stage: GRPOStage, substage: str | None = None) -> list[str]:
         gaps.append(
             "truncated -> 0: the reward hook does not see lengths; a response cut inside <think> scores 0 "
             "(no answer), one cut after </think> is scored as written"
+        )
+    if stage.dynamic_filter:
+        gaps.append(
+            f"max_filter_tries {stage.max_filter_tries}: verl refills filtered groups until the batch is full, "
+            "with no bound on the number of generation batches (the local trainer trains on what it has after "
+            "that many tries)"
         )
     if stage.epoch_filter:
         gaps.append("epoch_filter: verl 0.9.1 has no epoch-level prompt filtering; every prompt stays in the pool")

@@ -24,6 +24,9 @@ examples:
   cascade run --from-stage math-rl --resume     redo math-rl and everything after it
   cascade run --until sft-2                     stop after a stage
   cascade run --set stages.math-rl.lr=1e-5 --set seed=1
+  cascade run nemotron-cascade-8b --engine verl --nnodes 8 --gpus-per-node 8
+                                                every stage as a job on a Ray cluster (docs/cluster.md)
+  cascade run my.yaml --engine verl --launcher 'sbatch --wait -N {nnodes} --gpus-per-node {gpus_per_node} {script}'
 
 packaged recipes: tiny, nemotron-cascade-8b, nemotron-cascade-8b-thinking
 (the two paper recipes need GPUs; they pass --dry-run anywhere).
@@ -48,6 +51,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="validate the recipe and its data, print the plan, train nothing")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per stage only)")
+    cluster = p.add_argument_group("cluster (--engine verl; docs/cluster.md)")
+    cluster.add_argument("--engine", choices=("local", "verl"), default="local",
+                         help="local: train here (default); verl: launch each stage as a cluster job (verl for "
+                              "SFT and GRPO, TRL for reward models) and take its checkpoint back")
+    cluster.add_argument("--nnodes", type=int, default=1, help="nodes per job (default 1)")
+    cluster.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node (default 8)")
+    cluster.add_argument("--rollout-tp", type=int, default=1, help="vLLM tensor parallel size per rollout replica")
+    cluster.add_argument("--launcher", metavar="TEMPLATE",
+                         help="command that runs one job script and waits for it; placeholders {script} {job_id} "
+                              "{stage} {nnodes} {gpus_per_node} {run_dir} {log} (default: "
+                              "'ray job submit --submission-id {job_id} -- bash {script}')")
+    cluster.add_argument("--logger", default="console", metavar="NAMES",
+                         help="the engines' loggers, comma-separated: console, tensorboard, wandb (default console)")
+    cluster.add_argument("--eval-backend", choices=("vllm", "local"), default="vllm",
+                         help="how the head node evaluates each stage's checkpoint (default vllm)")
     p.set_defaults(func=run)
 
 
@@ -76,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     hide_transformers_progress_bars()  # one bar per stage is ours; per-checkpoint bars are noise
     opts = RunOptions(out_dir=Path(args.out) if args.out else None, resume=args.resume, from_stage=args.from_stage,
                       until=args.until, progress=not args.no_progress, device=args.device, recipe_file=recipe_file,
-                      echo=console.print, rerun_changed=args.rerun_changed)
+                      echo=console.print, rerun_changed=args.rerun_changed,
+                      stage_runner=cluster_runner(args))
     layout = run_recipe(recipe, opts)
     from cascade.pipeline.report import build_matrix, print_matrix, write_report
 
@@ -85,6 +104,22 @@ def run(args: argparse.Namespace) -> int:
     write_report(layout.root, matrix)
     console.print(f"report: {layout.root / 'report.md'}")
     return 0
+
+
+def cluster_runner(args: argparse.Namespace):
+    """The stage runner for ``--engine``: None (the local trainers) or the cluster job launcher."""
+    if getattr(args, "engine", "local") == "local":
+        return None
+    from cascade.cluster.engine_run import stage_runner
+    from cascade.cluster.jobs import RAY_LAUNCHER, ClusterSettings
+    from cascade.errors import CascadeError
+
+    if args.nnodes < 1 or args.gpus_per_node < 1 or args.rollout_tp < 1:
+        raise CascadeError("--nnodes, --gpus-per-node and --rollout-tp must be at least 1", field="nnodes")
+    loggers = tuple(name.strip() for name in args.logger.split(",") if name.strip()) or ("console",)
+    settings = ClusterSettings(nnodes=args.nnodes, gpus_per_node=args.gpus_per_node, rollout_tp=args.rollout_tp,
+                               launcher=args.launcher or RAY_LAUNCHER, logger=loggers, eval_backend=args.eval_backend)
+    return stage_runner(settings)
 
 
 def print_plan(recipe, console, out) -> None:

@@ -95,6 +95,9 @@ class RunOptions:
     recipe_file: str | None = None
     echo: Callable[[str], None] = print
     rerun_changed: bool = False  # re-run a stage whose settings or data changed, and what trained on it
+    # Trains one stage and writes its manifest; None: the local trainers (run_stage). The
+    # cluster path (`--engine verl`) passes cascade.cluster.engine_run's job launcher.
+    stage_runner: Callable[..., dict[str, Any]] | None = None
 
 
 # ---------------------------------------------------------------- validation before training
@@ -590,7 +593,7 @@ def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
             continue
         if index < start and not changes:
             continue  # before --from-stage: kept as it is
-        manifest = run_stage(recipe, stage, layout, opts)
+        manifest = (opts.stage_runner or run_stage)(recipe, stage, layout, opts)
         opts.echo(one_line_summary(manifest))
     run["status"] = "done" if stop == len(names) else "partial"
     run["finished"] = _now()
