@@ -5,7 +5,12 @@ Code is compared against a naive baseline: one plain, unsandboxed subprocess per
 tests of a problem in one sandbox job and uses both cores (``verify_many(workers=2)``).
 Target: sandboxed >= 2x naive.
 
-    .venv/bin/python benchmarks/verify_throughput.py [--problems N] [--workers 2]
+``--cores 1,2,4,...`` then prints sandboxed verifications per second against the number of
+cores (parallel sandbox jobs) used, against the 1-core figure as the baseline: how reward
+scoring scales when a cluster node gives the verifier more cores (the cluster path runs one
+such pool per verl reward worker, and verl spreads its reward workers over the nodes).
+
+    .venv/bin/python benchmarks/verify_throughput.py [--problems N] [--workers 2] [--cores 1,2]
 """
 
 from __future__ import annotations
@@ -130,11 +135,31 @@ def bench_math(limit: int) -> None:
           f"({passed}/{len(rows)} passed, one at a time)")
 
 
+def bench_scaling(items: list[tuple[dict, str, list[str]]], cores: list[int]) -> None:
+    """Sandboxed verifications/s against the cores used, the first entry as the baseline."""
+    sandboxed_seconds(items[:2], 1)  # start-up (imports, sandbox binary) is not throughput
+    print(f"scaling: {len(items)} code problems (humaneval + mbpp), sandboxed, one job per problem")
+    base = None
+    for n in cores:
+        seconds, passed = sandboxed_seconds(items, n)
+        rate = len(items) / seconds
+        base = base or rate * 1.0
+        note = "" if n <= (os.cpu_count() or 1) else "  (more jobs than this machine's cores)"
+        print(f"  {n:3d} core(s): {rate:7.1f} verifications/s  {rate / base:5.2f}x the {cores[0]}-core rate  "
+              f"efficiency {rate / base / (n / cores[0]):5.2f}  ({passed}/{len(items)} passed){note}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", type=int, default=80, help="problems per data set (default 80)")
     parser.add_argument("--workers", type=int, default=2, help="parallel sandbox jobs (default 2)")
+    parser.add_argument("--cores", help="also measure verifications/s at these core counts, e.g. 1,2,4")
+    parser.add_argument("--only-scaling", action="store_true", help="with --cores: skip the naive comparison")
     args = parser.parse_args()
+    cores = sorted({int(c) for c in args.cores.split(",")}) if args.cores else []
+    if args.only_scaling and cores:
+        bench_scaling(humaneval(args.problems) + mbpp(args.problems), cores)
+        return 0
     print(f"sandbox: {sandbox_mode()} -- {describe_mode()}")
     print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
     bench_math(args.problems * 2)
@@ -143,6 +168,8 @@ def main() -> int:
     naive, boxed = (sum(r[i] for r in runs) for i in (0, 1))
     # Few tests per problem (MBPP has 3) leave little to amortise one sandbox start over.
     print(f"code, both sets: naive {naive:.2f} s, sandboxed {boxed:.2f} s, speed-up {naive / boxed:.2f}x (target 2x)")
+    if cores:
+        bench_scaling(humaneval(args.problems) + mbpp(args.problems), cores)
     return 0
 
 

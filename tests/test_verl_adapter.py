@@ -159,8 +159,11 @@ def test_seq_mean_kl_and_schedule_knobs(tmp_path):
 
 def test_refusals():
     recipe = load_recipe("nemotron-cascade-8b")
-    with pytest.raises(CascadeError, match="needs batch context"):
-        _overrides(recipe, "rlhf")
+    rlhf = _overrides(recipe, "rlhf")  # batch-level reward: verl's RM server + our reward manager
+    assert rlhf["reward.reward_model.enable"] is True
+    assert rlhf["reward.reward_model.model_path"] == "nvidia/Qwen2.5-CascadeRL-RM-72B"
+    assert rlhf["reward.reward_manager.module.path"] == "pkg://cascade.cluster.verl_manager"
+    assert rlhf["reward.reward_model.enable_resource_pool"] is False
     with pytest.raises(CascadeError, match="GRPO stages only"):
         _overrides(recipe, "sft-1")
     shaped = recipe.model_copy(update={"stages": [
@@ -339,7 +342,7 @@ def test_compute_score_if_uses_the_record(one_worker):
 
 
 def test_compute_score_refuses_what_it_cannot_do(one_worker):
-    with pytest.raises(CascadeError, match="needs the whole batch"):
+    with pytest.raises(CascadeError, match="reward.reward_model.enable=true"):
         _score(_row(MATH, "rlhf"), "x")
     with pytest.raises(CascadeError, match="extra_info"):
         compute_score("src", "x", json.dumps("5"), None)
@@ -371,5 +374,7 @@ def test_export_stage_data_and_cli(tmp_path, capsys):
     rows = pq.read_table(files[0]).to_pylist()
     assert [r["extra_info"]["mode"] for r in rows].count("think") == 1
     assert {r["ability"] for r in rows} == {"math", "arith"}
-    assert main(["script", "nemotron-cascade-8b", "rlhf"]) == 1
-    assert "needs batch context" in capsys.readouterr().err
+    assert main(["script", "nemotron-cascade-8b", "rlhf"]) == 0  # no longer refused
+    assert "reward.reward_model.enable=true" in capsys.readouterr().out
+    assert main(["script", "nemotron-cascade-8b", "sft-1"]) == 1  # the hand-run script is GRPO only
+    assert "GRPO stages only" in capsys.readouterr().err

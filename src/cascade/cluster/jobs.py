@@ -41,6 +41,7 @@ class ClusterSettings:
     launcher: str = RAY_LAUNCHER
     logger: tuple[str, ...] = ("console",)
     eval_backend: str = "vllm"
+    reward_model_tp: int = 8  # GPUs per reward-model replica (rlhf, if_thinking stages)
 
 
 def _q(text: str) -> str:
@@ -103,7 +104,7 @@ def rm_job(recipe: Recipe, stage: RMStage, *, start: str, pairs_file: str, final
 
 
 def grpo_job_lines(recipe: Recipe, stage: GRPOStage, *, start: str, data_files: Sequence[str], checkpoint_dir: Path,
-                   settings: ClusterSettings) -> list[str]:
+                   settings: ClusterSettings, reward_model_path: str | None = None) -> list[str]:
     """The verl PPO jobs of a GRPO stage (one per curriculum sub-stage), each with its gaps."""
     lines = [
         "",
@@ -118,7 +119,8 @@ def grpo_job_lines(recipe: Recipe, stage: GRPOStage, *, start: str, data_files: 
         overrides = stage_to_verl_overrides(
             stage, recipe, n_gpus_per_node=settings.gpus_per_node, nnodes=settings.nnodes, model_path=start,
             data_files=data_files, substage=phase.substage, checkpoint_dir=str(checkpoint_dir),
-            rollout_tp=settings.rollout_tp, logger=settings.logger,
+            rollout_tp=settings.rollout_tp, logger=settings.logger, reward_model_path=reward_model_path,
+            reward_model_tp=settings.reward_model_tp,
         )
         lines += ["", f"# verl job {number}: {phase.name} (until step {phase.end_step or 'the end of the epochs'})"]
         lines += [f"#   not as in the local trainer: {gap}" for gap in verl_gaps(stage, phase.substage)]
@@ -133,10 +135,10 @@ def grpo_job_lines(recipe: Recipe, stage: GRPOStage, *, start: str, data_files: 
 
 
 def grpo_job(recipe: Recipe, stage: GRPOStage, *, start: str, data_files: Sequence[str], checkpoint_dir: Path,
-             final_dir: Path, settings: ClusterSettings) -> str:
+             final_dir: Path, settings: ClusterSettings, reward_model_path: str | None = None) -> str:
     """The job script of a GRPO stage (verl PPO jobs, then the merge)."""
     lines = _header(recipe, stage.name, f"verl {VERL_VERSION} GRPO", start, final_dir)
     lines += grpo_job_lines(recipe, stage, start=start, data_files=data_files, checkpoint_dir=checkpoint_dir,
-                            settings=settings)
+                            settings=settings, reward_model_path=reward_model_path)
     lines += _merge_lines(checkpoint_dir, final_dir, "/actor")
     return "\n".join(lines) + "\n"

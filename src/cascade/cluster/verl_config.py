@@ -26,7 +26,8 @@ optimizer and data order, and stops at its cumulative ``until_step`` (``total_tr
 What verl 0.9.1 cannot express is listed by ``verl_gaps`` (and printed by the launcher), never
 silently dropped: masking truncated responses (``overlong_filter: true``), epoch-level filtering,
 switching sub-stages by truncation share, linear schedules and schedule horizons that differ from
-the run length, and the batch-level stage rewards (``rlhf``, ``if_thinking``), which are refused.
+the run length. The batch-level stage rewards (``rlhf``, ``if_thinking``) run through verl's
+reward-model server and cascade's reward manager (``cascade.cluster.verl_manager``).
 """
 
 from __future__ import annotations
@@ -148,20 +149,19 @@ def stage_to_verl_overrides(
     checkpoint_dir: str | None = None,
     rollout_tp: int = 1,
     logger: Sequence[str] = ("console",),
+    reward_model_path: str | None = None,
+    reward_model_tp: int = 8,
 ) -> dict[str, Any]:
     """verl 0.9.1 overrides (dotted key -> value) for ``stage`` of ``recipe``, or for one
     sub-stage of its curriculum. ``model_path`` is the Hugging Face checkpoint the stage starts
     from; ``data_files`` are parquet files from ``export_verl_parquet``; ``checkpoint_dir`` is
     where verl keeps its own checkpoints (default: ``verl/`` in the stage's folder of the run
     layout, ``RUN_DIR/stages/NN-<stage>/verl``); ``logger`` is verl's ``trainer.logger`` list
-    (console, tensorboard, wandb, ...)."""
+    (console, tensorboard, wandb, ...). Stages with a batch-level reward (``rlhf``,
+    ``if_thinking``) get verl's reward-model server (``reward_model_path``, default the stage's
+    ``reward_model`` resolved in the default run layout; ``reward_model_tp`` GPUs per replica) and
+    cascade's reward manager (``cascade.cluster.verl_manager``)."""
     stage = require_grpo(stage)
-    if stage.reward in BATCH_REWARDS:
-        raise CascadeError(
-            f"stage reward '{stage.reward}' needs batch context and a served reward model, which the "
-            "per-sample verl hook does not provide yet; run this stage locally (docs/cluster.md)",
-            field=f"stages.{stage.name}.reward",
-        )
     if stage.judge is not None and stage.judge != "lexical":
         raise CascadeError(
             f"stage '{stage.name}' scores patches with a served judge, which the per-sample verl hook does not "
@@ -253,6 +253,8 @@ def stage_to_verl_overrides(
         # verl applies override_config to the actor's Hugging Face config and hands the same
         # config to its vLLM rollouts, so both train and sample with this YaRN.
         overrides["actor_rollout_ref.model.override_config"] = {"rope_scaling": rope.as_config()}
+    if stage.reward in BATCH_REWARDS:
+        overrides.update(batch_reward_overrides(stage, recipe, knobs, reward_model_path, reward_model_tp))
     if phase.end_step is not None:
         overrides["trainer.total_training_steps"] = phase.end_step
     if stage.dynamic_filter:
@@ -263,6 +265,31 @@ def stage_to_verl_overrides(
         # One at a time is the local trainer's order (generate, filter, generate more).
         overrides["algorithm.filter_groups.max_inflight_gen_batches"] = 1
     return overrides
+
+
+def batch_reward_overrides(stage: GRPOStage, recipe: Recipe, knobs: _Knobs, reward_model_path: str | None,
+                           reward_model_tp: int) -> dict[str, Any]:
+    """verl serves the reward model (vLLM, sharing the actor's GPUs and asleep while they train)
+    and our manager combines each batch's RM scores into the stage reward."""
+    if stage.reward_model is None and reward_model_path is None:
+        raise CascadeError(f"stage reward '{stage.reward}' needs a reward model", field=f"stages.{stage.name}.reward_model")
+    if reward_model_path is None:
+        names = [s.name for s in recipe.stages]
+        reward_model_path = (str(RunLayout(Path(recipe.output_dir or f"runs/{recipe.name}"), names).output(stage.reward_model))
+                             if stage.reward_model in names else str(stage.reward_model))
+    return {
+        "reward.reward_manager.source": "importlib",
+        "reward.reward_manager.name": "CascadeRewardManager",
+        "reward.reward_manager.module.path": "pkg://cascade.cluster.verl_manager",
+        "reward.reward_model.enable": True,
+        # Colocated: verl then gathers the batch before scoring ends, where the batch step runs.
+        "reward.reward_model.enable_resource_pool": False,
+        "reward.reward_model.model_path": reward_model_path,
+        "reward.reward_model.rollout.name": "vllm",
+        "reward.reward_model.rollout.tensor_model_parallel_size": reward_model_tp,
+        # The RM reads the prompt and the final answer, never more than the policy's budget.
+        "reward.reward_model.rollout.prompt_length": knobs.max_prompt_len + knobs.max_response_len,
+    }
 
 
 def verl_gaps(stage: GRPOStage, substage: str | None = None) -> list[str]:

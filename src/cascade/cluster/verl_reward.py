@@ -19,9 +19,12 @@ reward's per-sample shaping from ``cascade.verifiers.rewards``:
 | ``code``      | 1/0; language mixing: 0 |
 | ``swe``       | the swe verifier's score in [-1, 1] (lexical: ``judge: lexical``; a served judge needs the local trainer) |
 
-Not per-sample, hence refused here: ``rlhf`` (reward-model score, and language mixing gets the
-*batch* minimum - 10) and ``if_thinking`` (sigmoid of the RM score z-scored in its *group*). They
-need a batch-level reward manager and a served reward model; docs/cluster.md explains.
+Batch-level rewards: ``rlhf`` (reward-model score; language mixing gets the *batch* minimum
+- 10) and ``if_thinking`` (1 + sigmoid of the RM score z-scored in its *group* when every
+constraint holds, else 0). For these the hook scores the final answer with the reward model
+that verl serves (``reward.reward_model.enable``: verl passes ``reward_router_address`` and the
+RM's tokenizer) and returns the raw parts; ``cascade.cluster.verl_manager`` (the run's reward
+manager) combines them over the whole batch once verl has gathered it.
 
 Scoring runs in cascade's worker processes (``cascade.verifiers.batch``), never in verl's
 process: completions are model-written and the code verifier executes them.
@@ -36,6 +39,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from cascade.data.records import record_messages
 from cascade.errors import CascadeError
 from cascade.verifiers.base import VerifyResult, get_verifier
 from cascade.verifiers.batch import score_batch
@@ -67,11 +71,7 @@ def compute_score(
         )
     reward = str(extra_info.get("reward") or "")
     if reward in BATCH_REWARDS:
-        raise CascadeError(
-            f"stage reward '{reward}' needs the whole batch (and a reward model); the per-sample "
-            "verl hook cannot compute it (docs/cluster.md)",
-            field="extra_info.reward",
-        )
+        return _batch_parts(reward, extra_info, ground_truth, str(data_source), solution_str, _verl_extras)
     if reward and reward not in PER_SAMPLE_REWARDS:
         known = ", ".join(STAGE_REWARDS)
         raise CascadeError(f"unknown stage reward '{reward}'; known: {known}", field="extra_info.reward")
@@ -84,6 +84,56 @@ def compute_score(
     else:
         score = result.score
     return {"score": float(score), "acc": 1.0 if result.passed else 0.0, "language_mixing": 1.0 if mixed else 0.0}
+
+
+def _batch_parts(reward: str, extra_info: Mapping[str, Any], ground_truth: str, label: str, solution: str,
+                 verl_extras: Mapping[str, Any]) -> dict[str, float]:
+    """The per-rollout parts of a batch-level reward: the RM score of the final answer, the
+    verifier's verdict (``if_thinking``) and the language-mixing flag (``rlhf``). ``score`` is
+    the raw RM score until the reward manager replaces it with the batch reward."""
+    router = verl_extras.get("reward_router_address")
+    rm_tokenizer = verl_extras.get("reward_model_tokenizer")
+    if not router or rm_tokenizer is None:
+        raise CascadeError(
+            f"stage reward '{reward}' needs the reward model verl serves: set reward.reward_model.enable=true "
+            "and its model_path (cascade run --engine verl does)",
+            field="reward.reward_model.enable",
+        )
+    record = _record(extra_info, ground_truth, label)
+    passed = 1.0
+    if reward == "if_thinking":
+        get_verifier(record["verifier"])
+        passed = 1.0 if _verify(record, solution).passed else 0.0
+    mixed = reward == "rlhf" and detect_language_mixing(prompt_text(record), solution)
+    rm_score = score_with_served_rm(router, rm_tokenizer, record_messages(record), solution)
+    return {"score": rm_score, "rm_score": rm_score, "acc": passed, "language_mixing": 1.0 if mixed else 0.0}
+
+
+def reward_model_prompt(rm_tokenizer: Any, messages: list[dict[str, Any]], response: str) -> str:
+    """What the reward model reads: the conversation plus the final answer, rendered by the
+    RM's own chat template in instruct mode, exactly as the local scorer renders it."""
+    from cascade.verifiers.reward_model import scored_text
+
+    turns = [dict(m) for m in messages] + [{"role": "assistant", "content": scored_text(response)}]
+    text = rm_tokenizer.apply_chat_template(turns, tokenize=False, enable_thinking=False)
+    bos = getattr(rm_tokenizer, "bos_token", None)
+    # vLLM adds the BOS token itself when it tokenizes the input (as verl's own RM path notes).
+    return text[len(bos):] if bos and text.startswith(bos) else text
+
+
+def score_with_served_rm(router: str, rm_tokenizer: Any, messages: list[dict[str, Any]], response: str) -> float:
+    """The RM score of ``response`` from verl's reward-model server (vLLM's ``/classify``, the
+    pooled last-token logit without activation, as verl's own discriminative-RM path asks)."""
+    import urllib.request
+
+    payload = {"model": getattr(rm_tokenizer, "name_or_path", ""), "use_activation": False,
+               "input": reward_model_prompt(rm_tokenizer, messages, response)}
+    request = urllib.request.Request(f"http://{router}/classify", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    timeout = float(os.environ.get("CASCADE_VERL_REWARD_TIMEOUT", "60"))
+    with urllib.request.urlopen(request, timeout=timeout) as response_file:  # noqa: S310 - the cluster's router
+        output = json.loads(response_file.read())
+    return float(output["data"][-1]["probs"][-1])
 
 
 def _record(extra_info: Mapping[str, Any], ground_truth: str, label: str) -> dict[str, Any]:

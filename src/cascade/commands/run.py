@@ -58,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cluster.add_argument("--nnodes", type=int, default=1, help="nodes per job (default 1)")
     cluster.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node (default 8)")
     cluster.add_argument("--rollout-tp", type=int, default=1, help="vLLM tensor parallel size per rollout replica")
+    cluster.add_argument("--reward-model-tp", type=int, default=8,
+                         help="GPUs per reward-model server replica for rlhf / if_thinking stages (default 8)")
     cluster.add_argument("--launcher", metavar="TEMPLATE",
                          help="command that runs one job script and waits for it; placeholders {script} {job_id} "
                               "{stage} {nnodes} {gpus_per_node} {run_dir} {log} (default: "
@@ -114,11 +116,13 @@ def cluster_runner(args: argparse.Namespace):
     from cascade.cluster.jobs import RAY_LAUNCHER, ClusterSettings
     from cascade.errors import CascadeError
 
-    if args.nnodes < 1 or args.gpus_per_node < 1 or args.rollout_tp < 1:
-        raise CascadeError("--nnodes, --gpus-per-node and --rollout-tp must be at least 1", field="nnodes")
+    if min(args.nnodes, args.gpus_per_node, args.rollout_tp, args.reward_model_tp) < 1:
+        raise CascadeError("--nnodes, --gpus-per-node, --rollout-tp and --reward-model-tp must be at least 1",
+                           field="nnodes")
     loggers = tuple(name.strip() for name in args.logger.split(",") if name.strip()) or ("console",)
     settings = ClusterSettings(nnodes=args.nnodes, gpus_per_node=args.gpus_per_node, rollout_tp=args.rollout_tp,
-                               launcher=args.launcher or RAY_LAUNCHER, logger=loggers, eval_backend=args.eval_backend)
+                               launcher=args.launcher or RAY_LAUNCHER, logger=loggers, eval_backend=args.eval_backend,
+                               reward_model_tp=args.reward_model_tp)
     return stage_runner(settings)
 
 

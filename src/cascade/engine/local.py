@@ -124,7 +124,13 @@ class LocalEngine:
         self.model, self.tokenizer = self._load(str(model_path))
         self.gradient_checkpointing = gradient_checkpointing
         if gradient_checkpointing:
-            self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            # Recent transformers name it activation_checkpointing_enable; the 5.9/5.10 releases
+            # verl 0.9.1 pins only have gradient_checkpointing_enable.
+            enable = getattr(self.model, "activation_checkpointing_enable", None)
+            if enable is not None:
+                enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         # The same function as the module stack with far less per-call overhead (see
         # cascade.engine.lean_qwen3); other architectures keep the module stack.
         self.lean = LeanQwen3(self.model) if lean_forward and head == "lm" and lean_supports(self.model) else None
