@@ -121,6 +121,7 @@ def test_if_rl_dynamic_filter_and_top_k():
     assert o["algorithm.filter_groups.max_inflight_gen_batches"] == 1
     assert any("max_filter_tries 3" in gap for gap in verl_gaps(recipe.stage("if-rl-ifeval")))
     assert o["actor_rollout_ref.rollout.top_k"] == 20
+    assert o["reward.num_workers"] == 16  # 2 nodes x 8 GPUs: verification on every node
     assert o["actor_rollout_ref.rollout.temperature"] == 0.6
     assert o["trainer.total_training_steps"] == 2300
 

@@ -235,6 +235,11 @@ def stage_to_verl_overrides(
         # ---- reward: our verifiers through the per-sample hook
         "reward.custom_reward_function.path": REWARD_HOOK_PATH,
         "reward.custom_reward_function.name": REWARD_HOOK_NAME,
+        # verl places its reward workers round-robin over the nodes and, for rule-based rewards,
+        # scores while generation goes on; one worker per GPU spreads sandboxed verification over
+        # every node's CPUs instead of the head node's alone (each worker runs a pool of
+        # CASCADE_VERL_REWARD_WORKERS processes).
+        "reward.num_workers": nnodes * n_gpus_per_node,
         # ---- trainer
         "trainer.nnodes": nnodes,
         "trainer.n_gpus_per_node": n_gpus_per_node,
