@@ -324,3 +324,26 @@ def test_batch_rewards_in_verls_reward_loop_match_local_trainer(reward, tokenize
     else:
         assert verl_rewards[1] == 0.0 and 1.0 < verl_rewards[0] < 2.0  # "Not Lowercase." fails its constraint
         assert all(v == 0.0 or 1.0 < v < 2.0 for v in verl_rewards)
+
+
+# ---------------------------------------------------------------- reward-model stages (TRL)
+
+
+def test_rm_stage_arguments_parse_with_trls_own_parser():
+    pytest.importorskip("trl", reason="TRL is not installed (it comes with the verl extra)")
+    from cascade.cluster.train_config import rm_arguments
+    from cascade.cluster.trl_rm import parse
+
+    recipe = load_recipe("tiny")  # the paper recipes use the released RM and train none
+    stage = recipe.stage("rm")
+    words = rm_arguments(stage, recipe, output_dir="/out/final", n_processes=4, logger=("console", "wandb"))
+    # use_cpu: only because this machine has no GPU for the bf16 the job asks for.
+    pairs, config = parse(["--model", "/ckpt/sft", "--pairs", "/d/pairs.jsonl", *words, "--use_cpu", "true"])
+    assert (pairs.model, pairs.pairs, config.output_dir) == ("/ckpt/sft", "/d/pairs.jsonl", "/out/final")
+    assert config.learning_rate == stage.lr and config.seed == recipe.stage_seed("rm")
+    assert config.per_device_train_batch_size * config.gradient_accumulation_steps * 4 == stage.batch_size
+    assert (config.adam_beta1, config.adam_beta2) == tuple(stage.adam_betas)
+    assert config.weight_decay == stage.weight_decay and config.max_grad_norm == stage.max_grad_norm
+    assert config.max_length == stage.max_seq_len and config.bf16 is True
+    assert config.num_train_epochs == stage.epochs and config.report_to == ["wandb"]
+    assert str(config.lr_scheduler_type.value) == stage.scheduler

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cascade.cluster.train_config import rm_arguments, sft_gaps, sft_overrides
+from cascade.cluster.train_config import rm_arguments, rm_gaps, sft_gaps, sft_overrides
 from cascade.cluster.verl_config import TEMPLATE_KEY, VERL_VERSION, hydra_value, stage_phases, stage_to_verl_overrides, verl_gaps
 from cascade.cluster.verl_data import verl_chat_template
 from cascade.config.recipe import GRPOStage, Recipe, RMStage, SFTStage
@@ -88,6 +88,7 @@ def rm_job(recipe: Recipe, stage: RMStage, *, start: str, pairs_file: str, final
     processes = settings.nnodes * settings.gpus_per_node
     args = rm_arguments(stage, recipe, output_dir=str(final_dir), n_processes=processes, logger=settings.logger)
     lines = _header(recipe, stage.name, "TRL RewardTrainer", start, final_dir)
+    lines += [f"#   not as in the local trainer: {gap}" for gap in rm_gaps(stage)]
     lines += [
         "# accelerate starts one process per GPU; on several nodes run this script on each node with",
         "# MACHINE_RANK and MAIN_PROCESS_IP set (the Slurm launcher template does that with srun).",

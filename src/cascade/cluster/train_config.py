@@ -127,6 +127,18 @@ def sft_gaps(stage: SFTStage) -> list[str]:
     return gaps
 
 
+def rm_gaps(stage: RMStage) -> list[str]:
+    """What of a reward-model stage TRL's RewardTrainer runs differently from the local one."""
+    gaps = []
+    if stage.min_lr > 0:
+        gaps.append(f"min_lr {stage.min_lr:g}: TRL's schedulers decay to 0")
+    if stage.heldout_fraction > 0:
+        gaps.append("heldout_fraction: every pair trains; TRL reports no held-out pair accuracy here")
+    if stage.scheduler_horizon is not None:
+        gaps.append("scheduler_horizon: TRL schedules over the run's own steps")
+    return gaps
+
+
 def rm_arguments(
     stage: RMStage,
     recipe: Recipe,
