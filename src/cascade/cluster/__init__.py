@@ -1,11 +1,15 @@
-"""The cluster path: a GRPO stage run as a verl (0.9.1) job (docs/cluster.md).
+"""The cluster path: every stage of a recipe as a job of an existing engine (docs/cluster.md).
 
-- ``verl_data``:   prompt records -> verl's RL parquet, with each prompt's mode baked in;
-- ``verl_config``: a stage (or curriculum sub-stage) -> verl trainer overrides;
-- ``verl_reward``: our verifiers behind verl's custom reward-function hook;
-- ``launch``:      the bash script that exports data, runs verl, merges the checkpoint.
+- ``verl_data``:    prompt records -> verl's RL parquet, with each prompt's mode baked in;
+- ``verl_config``:  a GRPO stage (or curriculum sub-stage) -> verl PPO trainer overrides;
+- ``train_config``: SFT stages -> verl SFT trainer overrides; RM stages -> TRL RewardConfig words;
+- ``verl_reward``:  our verifiers (and verl's served reward model) behind verl's reward hook;
+- ``verl_manager``: verl reward manager doing the batch step of ``rlhf`` / ``if_thinking`` (imports verl);
+- ``trl_rm``:       the RM job's entry point (TRL's RewardTrainer; imports TRL);
+- ``jobs``:         the job script of a stage; ``engine_run``: ``cascade run --engine verl``;
+- ``launch``:       the hand-run bash script for one GRPO stage.
 
-verl itself is never imported here: it is an optional extra installed on the cluster only.
+verl and TRL are never imported by this package's top level: they are optional extras.
 ``launch`` is not re-exported, so ``python -m cascade.cluster.launch`` runs it cleanly.
 """
 
