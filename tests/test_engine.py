@@ -183,7 +183,8 @@ def test_two_half_batches_accumulate_to_the_full_batch_gradient(tiny_model_dir):
 
 def test_gradient_checkpointing_gives_the_same_gradients(tiny_model_dir):
     plain, ckpt = trainable(tiny_model_dir), trainable(tiny_model_dir, gradient_checkpointing=True)
-    assert ckpt.model.is_activation_checkpointing
+    # transformers 5.9/5.10 (verl's pins) name the flag is_gradient_checkpointing.
+    assert getattr(ckpt.model, "is_activation_checkpointing", None) or ckpt.model.is_gradient_checkpointing
     batch = toy_batch(plain, TEXTS)
     total = int(batch["loss_mask"].sum())
     plain.forward_backward(batch, MeanNLL(total))

@@ -12,7 +12,7 @@ device sync that stalls a GPU's queue.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from transformers import PreTrainedModel, StaticCache
@@ -182,11 +182,12 @@ def sample_batch(
             return session.step(tokens)  # the session tracks its own positions
     else:
         cache = StaticCache(config=model.config, max_cache_len=width + budget)
+        cache_arg = _cache_keyword(model)
         logits = model(
             input_ids=input_ids,
             attention_mask=attention_mask[:, :width],
             position_ids=position_ids,
-            cache=cache,
+            **{cache_arg: cache},
             use_cache=True,
             logits_to_keep=1,  # the prompt's other positions never need vocabulary logits
         ).logits[:, -1, :]
@@ -200,7 +201,7 @@ def sample_batch(
                 input_ids=tokens.unsqueeze(-1),
                 attention_mask=attention_mask[:, :seen],
                 position_ids=next_position,
-                cache=cache,
+                **{cache_arg: cache},
                 use_cache=True,
             ).logits[:, -1, :]
 
@@ -231,3 +232,12 @@ def sample_batch(
         )
         for row in range(batch)
     ]
+
+
+def _cache_keyword(model: Any) -> str:
+    """The forward's name for the KV cache: ``cache`` in recent transformers, ``past_key_values``
+    in the 5.9/5.10 releases verl 0.9.1 pins (there an unknown ``cache=`` is silently ignored,
+    and every decode step would see one token without its context)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
