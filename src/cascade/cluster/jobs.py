@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cascade.cluster.train_config import rm_arguments, rm_gaps, sft_gaps, sft_overrides
-from cascade.cluster.verl_config import TEMPLATE_KEY, VERL_VERSION, hydra_value, stage_phases, stage_to_verl_overrides, verl_gaps
+from cascade.cluster.verl_config import (
+    TEMPLATE_KEY,
+    VERL_VERSION,
+    hydra_arg,
+    hydra_value,
+    stage_phases,
+    stage_to_verl_overrides,
+    verl_gaps,
+)
 from cascade.cluster.verl_data import verl_chat_template
 from cascade.config.recipe import GRPOStage, Recipe, RMStage, SFTStage
 
@@ -76,7 +84,7 @@ def sft_job(recipe: Recipe, stage: SFTStage, *, start: str, data_file: str, chec
                               n_gpus_per_node=settings.gpus_per_node, nnodes=settings.nnodes, logger=settings.logger)
     lines = _header(recipe, stage.name, f"verl {VERL_VERSION} SFT", start, final_dir)
     lines += [f"#   not as in the local trainer: {gap}" for gap in sft_gaps(stage)]
-    words = ["python -m verl.trainer.sft_trainer_ray"] + [_q(f"{k}={hydra_value(v)}") for k, v in overrides.items()]
+    words = ["python -m verl.trainer.sft_trainer_ray"] + [_q(hydra_arg(k, v)) for k, v in overrides.items()]
     lines += ["", " \\\n    ".join(words)]
     lines += _merge_lines(checkpoint_dir, final_dir, "")
     return "\n".join(lines) + "\n"
@@ -130,7 +138,7 @@ def grpo_job_lines(recipe: Recipe, stage: GRPOStage, *, start: str, data_files: 
             if key == TEMPLATE_KEY:
                 words.append(f'"{key}=${{{TEMPLATE_VAR}}}"')
             else:
-                words.append(_q(f"{key}={hydra_value(value)}"))
+                words.append(_q(hydra_arg(key, value)))
         lines.append(" \\\n    ".join(words))
     return lines
 

@@ -35,6 +35,7 @@ from cascade.cluster.verl_config import (
     TEMPLATE_KEY,
     VERL_VERSION,
     default_checkpoint_dir,
+    hydra_arg,
     hydra_value,
     require_grpo,
     stage_phases,
@@ -187,7 +188,7 @@ def launch_script(
             if key == TEMPLATE_KEY:
                 words.append(f'"{key}=${{{_TEMPLATE_VAR}}}"')
             else:
-                words.append(q(f"{key}={hydra_value(value)}"))
+                words.append(q(hydra_arg(key, value)))
         lines.append(" \\\n    ".join(words))
     lines += [
         "",

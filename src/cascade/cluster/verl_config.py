@@ -373,6 +373,12 @@ def _hydra_quote(text: str) -> str:
     return "'" + "".join(out) + "'"
 
 
+def hydra_arg(key: str, value: Any) -> str:
+    """One ``key=value`` word. A mapping value goes into a dict that verl's schema leaves empty
+    (``override_config: {}``), whose keys Hydra's struct mode refuses to add: ``++`` adds them."""
+    return f"{'++' if isinstance(value, dict) else ''}{key}={hydra_value(value)}"
+
+
 def hydra_args(overrides: dict[str, Any]) -> list[str]:
     """``key=value`` words for verl's command line, in the dict's order."""
-    return [f"{key}={hydra_value(value)}" for key, value in overrides.items()]
+    return [hydra_arg(key, value) for key, value in overrides.items()]
