@@ -109,7 +109,8 @@ def test_recipe_stages_inherit_the_scaling_and_verl_gets_it():
     overrides = stage_to_verl_overrides(recipe.stage("math-rl"), recipe, n_gpus_per_node=8, nnodes=1,
                                         model_path="/ckpt", data_files=["/d.parquet"], substage="compress")
     assert overrides["actor_rollout_ref.model.override_config"] == {"rope_scaling": card}
-    assert ("actor_rollout_ref.model.override_config={rope_scaling:{rope_type:yarn,factor:2.0,"
+    # ++: verl's schema leaves override_config an empty struct dict, so Hydra must force-add its keys.
+    assert ("++actor_rollout_ref.model.override_config={rope_scaling:{rope_type:yarn,factor:2.0,"
             "original_max_position_embeddings:32768}}") in hydra_args(overrides)
     if_rl = stage_to_verl_overrides(recipe.stage("if-rl-ifeval"), recipe, n_gpus_per_node=8, nnodes=1,
                                     model_path="/ckpt", data_files=["/d.parquet"])
