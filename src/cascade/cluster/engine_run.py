@@ -22,6 +22,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +34,7 @@ from cascade.cluster.verl_data import export_verl_parquet
 from cascade.config.recipe import DataSource, Recipe, RMStage, SFTStage
 from cascade.errors import CascadeError
 from cascade.eval.samples_file import write_json_atomic, write_text_atomic
+from cascade.pipeline.resume import INPUT_IDS, OUTPUT_ID, input_stages, read_output_id
 from cascade.pipeline.runner import (
     MANIFEST,
     RunLayout,
@@ -158,6 +160,10 @@ def run_cluster_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOp
         "stage": stage.name, "kind": stage.kind, "parent": parent, "parent_path": str(start), "status": "running",
         "config": stage.model_dump(mode="json"), "seed": seed, "domain": _stage_domain(recipe, stage),
         "started": _now(), "engine": "verl", "jobs": list(previous.get("jobs", [])),
+        # What --resume checks before skipping this stage or a stage built on it (cascade.pipeline.resume).
+        OUTPUT_ID: uuid.uuid4().hex,
+        INPUT_IDS: {name: read_output_id(layout.stage_dir(name) / MANIFEST)
+                    for name in input_stages(recipe, stage).values()},
     }
     write_json_atomic(stage_dir / MANIFEST, manifest)
 
