@@ -1,0 +1,145 @@
+"""The GRPO trainer passes the stage's settings through to the pure functions.
+
+The pure functions (loss aggregation, epoch filter, stage rewards) have their own
+hand-computed tests; these check that ``train_grpo`` calls them with the stage's values,
+each through a real step on the session's tiny model and a batch whose expected outcome can
+be worked out by hand. Each was written against a mutation that the rest of the suite let
+through (docs/testing.md): the trainer ignoring ``loss_agg``, the epoch filter's two re-add
+probabilities swapped on the way to the prompt stream, and the RLHF reward scored per
+generation chunk (so that "batch minimum - 10" became a per-chunk minimum).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from cascade.engine.local import LocalEngine
+from cascade.trainers.grpo import GRPOSettings, train_grpo
+from cascade.verifiers.base import VerifyResult
+
+torch.set_num_threads(1)
+
+RECORDS = [{"id": f"p{i}", "prompt": f"Tell me about {i}.", "verifier": "toy"} for i in range(4)]
+
+
+def stage(**overrides) -> GRPOSettings:
+    """The stage config the tests train with; the one place that builds it."""
+    values = dict(lr=1e-3, group_size=2, batch_size=2, max_steps=1, max_response_len=8, seed=0)
+    values.update(overrides)
+    return GRPOSettings(**values)
+
+
+def make_engine(model_dir: Path, settings: GRPOSettings) -> LocalEngine:
+    engine = LocalEngine(str(model_dir), optim=settings.optim_config(settings.planned_steps(len(RECORDS))), seed=0)
+    # A random model almost never emits <|im_end|>; every 8th token as a stop token gives
+    # responses of different lengths within a few tokens.
+    engine.default_stop_ids = lambda: list(range(0, len(engine.tokenizer), 8))
+    return engine
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def spy_micro_batches(engine: LocalEngine) -> list[dict]:
+    """Record every micro-batch the trainer hands to the engine, with the engine's report."""
+    seen: list[dict] = []
+    real = engine.forward_backward
+
+    def recording(batch, loss_fn):
+        report = real(batch, loss_fn)
+        seen.append({"mask": batch["loss_mask"].clone(), "advantages": batch["advantages"].clone(),
+                     "report": report})
+        return report
+
+    engine.forward_backward = recording
+    return seen
+
+
+@pytest.mark.parametrize("loss_agg", ["seq_mean", "token_mean"])
+def test_the_stage_loss_agg_sets_the_loss_of_a_step(tiny_model_dir, tmp_path, loss_agg):
+    # On the one on-policy update the ratio is exactly 1, so each loss token contributes
+    # -A of its response: token_mean gives -sum(A_i * n_i) / sum(n_i), seq_mean gives
+    # -sum(A_i) / #responses, which is 0 for group-centred advantages. The reward grows with
+    # the response, so longer responses get positive advantages and the two differ.
+    def longer_is_better(records, completions):
+        return [VerifyResult(float(len(text)), False) for text in completions]
+
+    settings = stage(loss_agg=loss_agg, batch_size=4, max_response_len=12)
+    engine = make_engine(tiny_model_dir, settings)
+    seen = spy_micro_batches(engine)
+    train_grpo(engine, RECORDS, settings, tmp_path, reward_fn=longer_is_better, progress=False)
+    (row,) = read_metrics(tmp_path)
+    advantages = torch.cat([m["advantages"] for m in seen])
+    lengths = torch.cat([m["mask"].sum(dim=1) for m in seen]).float()
+    token_mean = float(-(advantages * lengths).sum() / lengths.sum())
+    seq_mean = float(-advantages[lengths > 0].sum() / (lengths > 0).sum())
+    assert abs(token_mean - seq_mean) > 1e-3, "responses of equal length cannot tell the two apart"
+    assert row["loss"] == pytest.approx(seq_mean if loss_agg == "seq_mean" else token_mean, abs=1e-5)
+
+
+def test_asymmetric_readd_probabilities_reach_the_prompt_stream(tiny_model_dir, tmp_path):
+    # p0 and p1 are always answered right, p2 and p3 always wrong. With every all-correct
+    # prompt re-added and no all-wrong one, epochs after the first hold exactly p0 and p1;
+    # the probabilities swapped would hold p2 and p3, and the defaults (0.01 / 0.10) drop
+    # nearly everything, so the pool falls back to all four.
+    drawn: list[list[str]] = []
+
+    def fixed(records, completions):
+        drawn.append(sorted({r["id"] for r in records}))
+        return [VerifyResult(1.0, True) if r["id"] in ("p0", "p1") else VerifyResult(0.0, False) for r in records]
+
+    settings = stage(max_steps=4, epoch_filter=True, readd_prob_all_correct=1.0, readd_prob_all_wrong=0.0,
+                     max_response_len=4, generation_chunks=1)
+    train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path, reward_fn=fixed, progress=False)
+    rows = read_metrics(tmp_path)
+    assert [r["epoch"] for r in rows] == [0, 0, 1, 2]  # steps 3 and 4 each open a new epoch
+    assert sorted(drawn[0] + drawn[1]) == ["p0", "p1", "p2", "p3"]  # epoch 0: every prompt once
+    assert drawn[2] == drawn[3] == ["p0", "p1"]
+
+
+class FixedRewardModel:
+    """Stands in for the reward model: a hand-set score per prompt."""
+
+    SCORES = {"p0": 5.0, "p1": 3.0, "p2": 1.0, "p3": 4.0}
+
+    def __init__(self, path, device="cpu"):
+        self.path = path
+
+    def score(self, conversations, completions):
+        by_prompt = {r["prompt"]: pid for pid, r in ((r["id"], r) for r in RECORDS)}
+        return [self.SCORES[by_prompt[c[-1]["content"]]] for c in conversations]
+
+
+def test_rlhf_language_mixing_floor_is_the_whole_batch_minimum(tiny_model_dir, tmp_path, monkeypatch):
+    # Four prompts x 2 rollouts, generated in two chunks of two prompts. Every rollout of p0
+    # and p3 mixes languages, so it scores the batch's lowest RM score (p2's 1.0) - 10 = -9.
+    # Whichever chunk lacks p2 has a minimum of at least 3, so a per-chunk floor would give
+    # -7 or -6 there. Expected mean: (2 * 3.0 + 2 * 1.0 + 4 * -9.0) / 8 = -3.5.
+    import cascade.verifiers.language_mixing as language_mixing
+    import cascade.verifiers.reward_model as reward_model
+
+    mixed_prompts = {RECORDS[0]["prompt"], RECORDS[3]["prompt"]}
+    monkeypatch.setattr(reward_model, "RewardModelScorer", FixedRewardModel)
+    monkeypatch.setattr(language_mixing, "detect_language_mixing", lambda prompt, text: prompt in mixed_prompts)
+    # the overlong filter keeps a cut-off rollout's reward (it only masks it from the loss)
+    settings = stage(reward="rlhf", reward_model="fixed-rm", batch_size=4, generation_chunks=2,
+                     overlong_filter=True)
+    engine = make_engine(tiny_model_dir, settings)
+    calls: list[int] = []
+    real_generate = engine.generate
+
+    def counting(prompts, sampling):
+        calls.append(len(prompts))
+        return real_generate(prompts, sampling)
+
+    engine.generate = counting
+    train_grpo(engine, RECORDS, settings, tmp_path, progress=False)
+    (row,) = read_metrics(tmp_path)
+    assert row["reward_mean"] == pytest.approx(-3.5)
+    assert row["reward/toy/think"] == pytest.approx(-3.5)
+    assert calls == [8]  # RLHF generates and scores the round in one piece
