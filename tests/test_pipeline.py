@@ -15,7 +15,7 @@ import pytest
 from cascade.cli import main
 from cascade.config import load_recipe
 from cascade.errors import CascadeError
-from cascade.pipeline.runner import RunOptions, run_recipe
+from cascade.pipeline.runner import RunOptions, run_recipe, weights_sha256
 
 MICRO = """\
 name: micro
@@ -43,6 +43,10 @@ stages:
     max_steps: 2
     lr: 1.0e-4
     max_response_len: 12
+    # The micro SFT policy never ends a reply within 12 tokens, so every rollout is cut off
+    # and scores 0: no group has reward variance, and the policy gradient is zero. The
+    # entropy bonus still gives the stage a gradient, so the stage must change the weights.
+    entropy_coef: 0.01
     save_every: 1
 """
 
@@ -92,6 +96,10 @@ def test_micro_recipe_runs_end_to_end(finished_run):
         assert m["data_hashes"] and all(len(h) == 64 for h in m["data_hashes"].values())
         metrics = json.loads((finished_run / "stages" / name / "eval" / "metrics.json").read_text())
         assert metrics["math.think"]["n_prompts"] == 6
+        assert m["weights_sha256"] == weights_sha256(finished_run / "stages" / name / "final")
+        for set_name, scores in m["eval"]["scores"].items():
+            assert scores["avg_at_k"] == metrics[set_name]["avg_at_k"]
+            assert scores["n_prompts"] == 6
 
 
 def test_handoff_loads_the_parents_checkpoint(finished_run):
@@ -104,10 +112,20 @@ def test_handoff_loads_the_parents_checkpoint(finished_run):
     rl_w = load_file(finished_run / "stages" / "02-rl" / "final" / "model.safetensors")
     key = "model.layers.0.mlp.down_proj.weight"
     # SFT moved the base weights; RL started from SFT's output, not from the base model, so
-    # its weights sit next to SFT's (equal when every group of the 2 steps had zero variance,
-    # which gives no gradient) and far from the base's.
+    # its weights sit next to SFT's and far from the base's.
     assert not (base[key] == sft[key]).all()
     assert (rl_w[key] - sft[key]).abs().sum() < (rl_w[key] - base[key]).abs().sum()
+
+
+def test_every_training_stage_changed_its_parents_weights(finished_run):
+    # An RL stage that loads its parent and saves it again unchanged (an optimizer step
+    # skipped, a zero learning rate, a gradient that never reaches the weights) passes every
+    # other check here; the weight hashes in the manifests catch it.
+    base = weights_sha256(finished_run / "base")
+    sft = json.loads((finished_run / "stages" / "01-sft" / "manifest.json").read_text())
+    rl = json.loads((finished_run / "stages" / "02-rl" / "manifest.json").read_text())
+    assert len({base, sft["weights_sha256"], rl["weights_sha256"]}) == 3
+    assert rl["metrics"]["metrics"]["grad_norm"] > 0
 
 
 def test_finished_run_is_never_overwritten_silently(finished_run, micro_recipe):
@@ -165,6 +183,10 @@ def test_resume_after_kill_gives_the_same_manifests(where, finished_run, micro_r
     capfd.readouterr()
     assert main(["run", str(micro_recipe), "--out", str(out), "--resume", "--no-progress", "--device", "cpu"]) == 0
     assert _manifests(out) == _manifests(finished_run)
+    # the manifests hold the hash of each stage's final weights: the resumed run's are the same
+    for name in ("01-sft", "02-rl"):
+        resumed = json.loads((out / "stages" / name / "manifest.json").read_text())["weights_sha256"]
+        assert resumed == weights_sha256(finished_run / "stages" / name / "final")
     # The resumed stage loads and saves checkpoints; transformers' own bars for that are hidden.
     err = capfd.readouterr().err
     assert "Loading weights" not in err and "Writing model shards" not in err

@@ -6,7 +6,8 @@ Run directory layout (the report module reads the same files):
     RUN_DIR/base/                         the base model (built here for `init:` recipes)
     RUN_DIR/data/<generator>/...          generated data (the toy world)
     RUN_DIR/stages/NN-<name>/manifest.json   stage, parent, resolved config, data hashes,
-                                             metrics, eval, timings, status
+                                             metrics, final weights' hash, eval scores,
+                                             timings, status
     RUN_DIR/stages/NN-<name>/final/       the stage's Hugging Face checkpoint
     RUN_DIR/stages/NN-<name>/eval/        per-stage eval samples and metrics.json
 
@@ -60,6 +61,23 @@ def file_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_sha256(checkpoint: Path) -> str:
+    """One hash over a checkpoint's tensors (names, dtypes, shapes and values, in name
+    order), so two stages' outputs compare equal exactly when their weights do, whatever
+    the file layout or the metadata in the safetensors header."""
+    import torch
+    from safetensors import safe_open
+
+    digest = hashlib.sha256()
+    for path in sorted(checkpoint.glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as fh:
+            for name in sorted(fh.keys()):
+                tensor = fh.get_tensor(name).contiguous()
+                digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+                digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
 
 
@@ -369,6 +387,7 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
 
     manifest.update({
         "status": "done", "finished": _now(), "data_hashes": hashes, "metrics": _summary_json(summary),
+        "weights_sha256": weights_sha256(layout.output(stage.name)),
         "eval": eval_info, "timings": {"train_s": train_s, "eval_s": eval_s, "total_s": train_s + eval_s},
     })
     write_json_atomic(stage_dir / MANIFEST, manifest)
@@ -494,7 +513,12 @@ def evaluate_stage(recipe: Recipe, stage_name: str, engine: Any, layout: RunLayo
     finally:
         engine.generation_batch_size = training_batch
     write_json_atomic(out / "metrics.json", merged)
-    return {"dir": "eval", "sets": sorted(merged)}
+    return {"dir": "eval", "sets": sorted(merged), "scores": {name: _eval_scores(merged[name]) for name in sorted(merged)}}
+
+
+def _eval_scores(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of one eval set, for the manifest (the full metrics stay in eval/)."""
+    return {key: metrics.get(key) for key in ("n_prompts", "k", "avg_at_k", "pass_at_k", "stderr", "mean_score")}
 
 
 def _eval_records(es: EvalSet, root: Path) -> list[dict[str, Any]]:
