@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test venv clean
+.PHONY: demo test mutation venv clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: $(STAMP)
 # The test suite. Extra pytest flags: make test PYTEST_ARGS="-k chat"
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Mutation testing (a report, not part of `make test`; see docs/testing.md). It runs at low
+# priority; pick groups with: make mutation MUTATION_ARGS="rewards grpo-wiring"
+mutation: $(STAMP)
+	nice -n 15 $(VENV)/bin/python benchmarks/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
