@@ -58,9 +58,14 @@ GROUPS: dict[str, Group] = {
         tests=("tests/test_rewards.py", "tests/test_reward_inputs.py"),
         wiring=True,
     ),
+    # The judging rules and the ground-truth formats; the sandbox job itself (judge) is
+    # covered by the hostile-program suite, whose runs take seconds each.
     "code-verifier": Group(
         modules=("src/cascade/verifiers/code.py",),
         tests=("tests/test_code_verifier.py", "tests/test_code_tolerance.py"),
+        functions=tuple(f"cascade.verifiers.code.x_{name}__mutmut_*" for name in (
+            "extract_code", "parse_ground_truth", "_get", "_tests", "_call_args", "_expected_value",
+            "_assert_problem", "outputs_match", "_tokens_match", "values_match", "_grade")),
     ),
     "swe-verifier": Group(
         modules=("src/cascade/verifiers/swe.py",),
@@ -92,12 +97,18 @@ GROUPS: dict[str, Group] = {
     "sft-wiring": Group(
         modules=("src/cascade/trainers/sft.py",),
         tests=("tests/test_sft.py",),
+        functions=("cascade.trainers.sft.x_train_sft__mutmut_*", "cascade.trainers.sft.x__train_step__mutmut_*",
+                   "cascade.trainers.sft.xǁTokenNLLǁ__call____mutmut_*",
+                   "cascade.trainers.sft.x_encode_records__mutmut_*"),
         forkserver=True,
         wiring=True,
     ),
     "rm-wiring": Group(
         modules=("src/cascade/trainers/rm.py",),
         tests=("tests/test_rm.py",),
+        functions=("cascade.trainers.rm.x_train_rm__mutmut_*", "cascade.trainers.rm.x__train_step__mutmut_*",
+                   "cascade.trainers.rm.xǁBradleyTerryLossǁ__call____mutmut_*",
+                   "cascade.trainers.rm.x_pair_batch__mutmut_*", "cascade.trainers.rm.x_pair_accuracy__mutmut_*"),
         forkserver=True,
         wiring=True,
     ),

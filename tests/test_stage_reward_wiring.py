@@ -67,8 +67,8 @@ def test_code_zeroes_a_mixed_reply():
 
 def test_rlhf_reads_the_reward_model_and_the_mixing_flag(rm):
     records = [{"id": "a", "prompt": "Say hi."}, {"id": "b", "messages": [{"role": "user", "content": "Hello?"}]}]
-    results = stage_reward_fn("rlhf", reward_model="/rm", device="cpu")(records, ["hi", "你好 there"])
-    assert rm.built == [("/rm", "cpu")]
+    results = stage_reward_fn("rlhf", reward_model="/rm", device="cuda:1")(records, ["hi", "你好 there"])
+    assert rm.built == [("/rm", "cuda:1")]
     ((conversations, completions),) = rm.calls
     assert conversations == [[{"role": "user", "content": "Say hi."}], [{"role": "user", "content": "Hello?"}]]
     assert completions == ["hi", "你好 there"]
@@ -77,6 +77,15 @@ def test_rlhf_reads_the_reward_model_and_the_mixing_flag(rm):
     assert [r.passed for r in results] == [False, False]
     assert [r.details["rm_score"] for r in results] == [2.0, 8.0]
     assert [r.details["language_mixing"] for r in results] == [False, True]
+    # RLHF has no verifier: nothing but the RM score and the mixing flag in the details
+    assert all(set(r.details) == {"rm_score", "language_mixing"} and r.error is None for r in results)
+
+
+def test_a_record_without_a_prompt_is_named_by_its_line(rm):
+    records = [{"id": "a", "prompt": "Say hi."}, {"id": "b"}]
+    with pytest.raises(CascadeError, match="needs 'messages' or 'prompt'") as err:
+        stage_reward_fn("rlhf", reward_model="/rm")(records, ["hi", "hello"])
+    assert err.value.line == 2
 
 
 def test_if_thinking_z_scores_the_rm_within_each_prompts_group(rm):
@@ -86,6 +95,7 @@ def test_if_thinking_z_scores_the_rm_within_each_prompts_group(rm):
     # group a: lengths 15 and 20 -> z = -1, +1; group b: equal lengths -> z = 0
     replies = ["ok there friend", "okay there my friend", "yes there friend", "YES THERE FRIEND"]
     results = stage_reward_fn("if_thinking", reward_model="/rm")(records, replies)
+    assert rm.built == [("/rm", "cpu")]  # the reward model runs on the CPU unless told otherwise
     assert [r.passed for r in results] == [True, True, True, False]
     sig = lambda z: 1 / (1 + 2.718281828459045 ** -z)  # noqa: E731
     assert [r.score for r in results] == pytest.approx([1 + sig(-1), 1 + sig(1), 1 + sig(0), 0.0])
