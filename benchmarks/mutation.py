@@ -13,6 +13,7 @@ survivor with its diff; docs/testing.md says which survivors are equivalent muta
     python benchmarks/mutation.py                  # every group
     python benchmarks/mutation.py rewards algo     # some groups
     python benchmarks/mutation.py --list           # the groups and what they cover
+    python benchmarks/mutation.py --again rewards  # only last run's survivors, against today's tests
 
 Kill rate = killed / (killed + survived + timeout-free others); mutants no selected test
 reaches count as survivors ("no tests"), timeouts as kills (the mutant hung the code).
@@ -165,10 +166,26 @@ def _outcomes(scratch: Path, group: Group) -> dict[str, int | None]:
     return out
 
 
-def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bool) -> dict:
-    scratch = _prepare(name, group, work)
+def _refresh_tests(scratch: Path) -> None:
+    """The repository's current tests in an existing scratch copy, with mutmut's record of
+    which test reaches which function dropped so that it is taken again."""
+    shutil.rmtree(scratch / "tests")
+    shutil.copytree(REPO / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    (scratch / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+
+
+def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bool, again: bool) -> dict:
+    scratch = work / name
+    targets: list[str] = list(group.functions)
+    if again and (scratch / "mutants").is_dir():
+        # Only the mutants that survived (or were not run) last time, against today's tests.
+        targets = [k for k, c in _outcomes(scratch, group).items() if c in SURVIVED or c is None]
+        _refresh_tests(scratch)
+    else:
+        scratch = _prepare(name, group, work)
     started = time.perf_counter()
-    proc = _mutmut(scratch, "run", "--max-children", str(children), *group.functions, capture=True)
+    proc = _mutmut(scratch, "run", "--max-children", str(children), *targets, capture=True) if targets \
+        else subprocess.CompletedProcess([], 0, "", "")
     seconds = time.perf_counter() - started
     outcomes = _outcomes(scratch, group)
     if proc.returncode != 0 or not any(c is not None for c in outcomes.values()):
@@ -202,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--children", type=int, default=2, help="mutants run at once (default %(default)s)")
     parser.add_argument("--no-diffs", action="store_true", help="list survivors by name only")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--again", action="store_true",
+                        help="rerun only the last run's survivors against the current tests (same scratch copy)")
     args = parser.parse_args(argv)
     if args.list:
         for name, group in GROUPS.items():
@@ -211,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}")
     work = Path(args.work)
-    results = [run_group(name, GROUPS[name], work, args.children, not args.no_diffs)
+    results = [run_group(name, GROUPS[name], work, args.children, not args.no_diffs, args.again)
                for name in (args.groups or list(GROUPS))]
     print("\ngroup            killed/tried  rate    time")
     for r in results:

@@ -143,3 +143,102 @@ def test_rlhf_language_mixing_floor_is_the_whole_batch_minimum(tiny_model_dir, t
     assert row["reward_mean"] == pytest.approx(-3.5)
     assert row["reward/toy/think"] == pytest.approx(-3.5)
     assert calls == [8]  # RLHF generates and scores the round in one piece
+
+
+def capture_prompts(engine: LocalEngine) -> list[str]:
+    """Record every prompt the trainer asks the engine to complete."""
+    prompts: list[str] = []
+    real = engine.generate
+
+    def recording(batch, sampling):
+        prompts.extend(batch)
+        return real(batch, sampling)
+
+    engine.generate = recording
+    return prompts
+
+
+def no_signal(records, completions):
+    return [VerifyResult(1.0, True) for _ in completions]
+
+
+def test_prompts_over_the_budget_are_skipped_and_counted(tiny_model_dir, tmp_path):
+    from cascade.chat.template import render
+
+    long = {"id": "long", "prompt": "Tell me about " + "many things, " * 60 + "please.", "verifier": "toy"}
+    records = RECORDS[:3] + [long]
+    settings = stage(batch_size=4, max_prompt_len=64)
+    engine = make_engine(tiny_model_dir, settings)
+    lengths = {r["id"]: len(engine.tokenizer(render([{"role": "user", "content": r["prompt"]}],
+                                                     enable_thinking=True, add_generation_prompt=True),
+                                              add_special_tokens=False)["input_ids"]) for r in records}
+    assert lengths["long"] > 64 >= max(v for k, v in lengths.items() if k != "long")
+    seen: list[str] = []
+
+    def reward(recs, completions):
+        seen.extend(r["id"] for r in recs)
+        return no_signal(recs, completions)
+
+    train_grpo(engine, records, settings, tmp_path, reward_fn=reward, progress=False)
+    (row,) = read_metrics(tmp_path)
+    assert row["prompts_too_long"] == 1
+    assert sorted(set(seen)) == ["p0", "p1", "p2"] and len(seen) == 3 * settings.group_size
+
+
+@pytest.mark.parametrize("think_fraction", [1.0, 0.0])
+def test_each_prompt_is_rendered_in_its_mode(tiny_model_dir, tmp_path, think_fraction):
+    from cascade.chat.template import render
+
+    settings = stage(think_fraction=think_fraction, max_response_len=2)
+    engine = make_engine(tiny_model_dir, settings)
+    prompts = capture_prompts(engine)
+    train_grpo(engine, RECORDS, settings, tmp_path, reward_fn=no_signal, progress=False)
+    expected = {render([{"role": "user", "content": r["prompt"]}], enable_thinking=think_fraction == 1.0,
+                       add_generation_prompt=True) for r in RECORDS}
+    assert len(prompts) == settings.batch_size * settings.group_size and set(prompts) <= expected
+    mode = "think" if think_fraction == 1.0 else "no_think"
+    (row,) = read_metrics(tmp_path)
+    assert f"reward/toy/{mode}" in row and row["substage"] == "main"
+
+
+def test_a_prompt_record_without_text_is_named_by_its_line(tiny_model_dir, tmp_path):
+    from cascade.errors import CascadeError
+
+    records = [{"id": "a", "prompt": "Hi.", "verifier": "toy"}, {"id": "b", "verifier": "toy"}]
+    settings = stage(batch_size=2)
+    with pytest.raises(CascadeError, match="needs 'messages' or 'prompt'") as err:
+        train_grpo(make_engine(tiny_model_dir, settings), records, settings, tmp_path, reward_fn=no_signal,
+                   progress=False)
+    assert err.value.line == 2
+
+
+def test_every_dynamic_filter_round_draws_its_own_modes(tiny_model_dir, tmp_path, monkeypatch):
+    from cascade.trainers import grpo
+
+    draws: list[tuple[int, int]] = []
+    real = grpo.assign_modes
+
+    def spy(n, fraction, *, seed, step, draw=None):
+        draws.append((step, draw))
+        return real(n, fraction, seed=seed, step=step, draw=draw)
+
+    monkeypatch.setattr(grpo, "assign_modes", spy)
+    # no group ever has signal, so every round of the try budget is drawn
+    settings = stage(dynamic_filter=True, max_filter_tries=3, max_response_len=2, think_fraction=0.5)
+    train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path, reward_fn=no_signal,
+               progress=False)
+    assert draws == [(0, 0), (0, 1), (0, 2)]
+    (row,) = read_metrics(tmp_path)
+    assert row["filter_tries"] == 3
+
+
+def test_sub_stage_knobs_inherit_what_they_do_not_set():
+    from cascade.trainers.grpo import StepKnobs, knobs_for
+
+    settings = stage(max_response_len=8, temperature=0.7, overlong_filter=False, curriculum=[
+        {"name": "a", "until_step": 1},
+        {"name": "b", "max_response_len": 3, "temperature": 1.2, "overlong_filter": True},
+    ])
+    assert knobs_for(settings, 0) == StepKnobs("a", 8, 0.7, False)
+    assert knobs_for(settings, 1) == StepKnobs("b", 3, 1.2, True)
+    assert knobs_for(stage(max_response_len=5, temperature=0.9), 0) == StepKnobs("main", 5, 0.9, False)

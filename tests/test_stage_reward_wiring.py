@@ -49,10 +49,13 @@ def test_unknown_stage_and_missing_reward_model_name_the_field():
 
 
 def test_math_reads_the_verifier_and_the_mixing_flag(rm):
-    results = stage_reward_fn("math", reward_model="unused")([MATH] * 3, [RIGHT, WRONG, MIXED])
-    assert [r.score for r in results] == [1.0, 0.0, -1.0]
-    assert [r.passed for r in results] == [True, False, True]  # passed stays the verifier's verdict
-    assert [r.details["language_mixing"] for r in results] == [False, False, True]
+    results = stage_reward_fn("math", reward_model="unused")([MATH] * 4, [RIGHT, WRONG, MIXED, "<think>unfinished"])
+    assert [r.score for r in results] == [1.0, 0.0, -1.0, 0.0]
+    assert [r.passed for r in results] == [True, False, True, False]  # passed stays the verifier's verdict
+    # the verifier's error and timing come through
+    assert [r.error for r in results] == [None, None, None, "no_answer: <think> never closed"]
+    assert all(isinstance(r.seconds, float) and r.seconds > 0 for r in results)
+    assert [r.details["language_mixing"] for r in results] == [False, False, True, False]
     assert all("rm_score" not in r.details for r in results)
     assert rm.built == []  # math reads no reward model
 
