@@ -162,17 +162,25 @@ def no_signal(records, completions):
     return [VerifyResult(1.0, True) for _ in completions]
 
 
-def test_prompts_over_the_budget_are_skipped_and_counted(tiny_model_dir, tmp_path):
+LONG = {"id": "long", "prompt": "Tell me about " + "many things, " * 60 + "please.", "verifier": "toy"}
+
+
+def prompt_lengths(engine: LocalEngine, records) -> dict[str, int]:
     from cascade.chat.template import render
 
-    long = {"id": "long", "prompt": "Tell me about " + "many things, " * 60 + "please.", "verifier": "toy"}
-    records = RECORDS[:3] + [long]
-    settings = stage(batch_size=4, max_prompt_len=64)
+    return {r["id"]: len(engine.tokenizer(render([{"role": "user", "content": r["prompt"]}], enable_thinking=True,
+                                                 add_generation_prompt=True), add_special_tokens=False)["input_ids"])
+            for r in records}
+
+
+def test_prompts_over_the_budget_are_skipped_and_counted(tiny_model_dir, tmp_path):
+    records = RECORDS[:3] + [LONG]
+    engine = make_engine(tiny_model_dir, stage())
+    lengths = prompt_lengths(engine, records)
+    budget = max(v for k, v in lengths.items() if k != "long")  # the longest short prompt fits exactly
+    assert lengths["long"] > budget
+    settings = stage(batch_size=4, max_prompt_len=budget)
     engine = make_engine(tiny_model_dir, settings)
-    lengths = {r["id"]: len(engine.tokenizer(render([{"role": "user", "content": r["prompt"]}],
-                                                     enable_thinking=True, add_generation_prompt=True),
-                                              add_special_tokens=False)["input_ids"]) for r in records}
-    assert lengths["long"] > 64 >= max(v for k, v in lengths.items() if k != "long")
     seen: list[str] = []
 
     def reward(recs, completions):
@@ -183,6 +191,38 @@ def test_prompts_over_the_budget_are_skipped_and_counted(tiny_model_dir, tmp_pat
     (row,) = read_metrics(tmp_path)
     assert row["prompts_too_long"] == 1
     assert sorted(set(seen)) == ["p0", "p1", "p2"] and len(seen) == 3 * settings.group_size
+
+
+def test_skipped_prompts_add_up_over_the_rounds_of_a_step(tiny_model_dir, tmp_path):
+    # two prompts, two per round: each of the 3 dynamic-filter rounds draws the long one again
+    records = [RECORDS[0], LONG]
+    engine = make_engine(tiny_model_dir, stage())
+    budget = prompt_lengths(engine, records)["p0"]
+    # (the overlong filter keeps a cut-off rollout's reward, so no group ever has signal)
+    settings = stage(batch_size=2, max_prompt_len=budget, dynamic_filter=True, max_filter_tries=3, max_response_len=2,
+                     overlong_filter=True)
+    train_grpo(make_engine(tiny_model_dir, settings), records, settings, tmp_path, reward_fn=no_signal,
+               progress=False)
+    (row,) = read_metrics(tmp_path)
+    assert (row["filter_tries"], row["prompts_too_long"]) == (3, 3)
+
+
+def test_a_step_samples_the_same_tokens_when_run_again(tiny_model_dir, tmp_path):
+    # every generation call gets a seed derived from (seed, step, draw, chunk)
+    texts: list[list[str]] = []
+    for run in ("a", "b"):
+        seen: list[str] = []
+
+        def reward(recs, completions):
+            seen.extend(completions)
+            return no_signal(recs, completions)
+
+        settings = stage(max_response_len=6)
+        torch.manual_seed(len(texts))  # a different global RNG state for each run
+        train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path / run, reward_fn=reward,
+                   progress=False)
+        texts.append(seen)
+    assert texts[0] == texts[1] and len(set(texts[0])) > 1
 
 
 @pytest.mark.parametrize("think_fraction", [1.0, 0.0])
@@ -223,8 +263,10 @@ def test_every_dynamic_filter_round_draws_its_own_modes(tiny_model_dir, tmp_path
         return real(n, fraction, seed=seed, step=step, draw=draw)
 
     monkeypatch.setattr(grpo, "assign_modes", spy)
-    # no group ever has signal, so every round of the try budget is drawn
-    settings = stage(dynamic_filter=True, max_filter_tries=3, max_response_len=2, think_fraction=0.5)
+    # no group ever has signal (the overlong filter keeps a cut-off rollout's reward), so every
+    # round of the try budget is drawn
+    settings = stage(dynamic_filter=True, max_filter_tries=3, max_response_len=2, think_fraction=0.5,
+                     overlong_filter=True)
     train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path, reward_fn=no_signal,
                progress=False)
     assert draws == [(0, 0), (0, 1), (0, 2)]
