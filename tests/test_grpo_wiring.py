@@ -284,3 +284,19 @@ def test_sub_stage_knobs_inherit_what_they_do_not_set():
     assert knobs_for(settings, 0) == StepKnobs("a", 8, 0.7, False)
     assert knobs_for(settings, 1) == StepKnobs("b", 3, 1.2, True)
     assert knobs_for(stage(max_response_len=5, temperature=0.9), 0) == StepKnobs("main", 5, 0.9, False)
+
+
+def test_the_stage_sampling_knobs_reach_the_engine(tiny_model_dir, tmp_path):
+    settings = stage(temperature=0.7, top_p=0.9, top_k=5, max_response_len=3, generation_chunks=2)
+    engine = make_engine(tiny_model_dir, settings)
+    calls = []
+    real = engine.generate
+
+    def recording(prompts, sampling):
+        calls.append(sampling)
+        return real(prompts, sampling)
+
+    engine.generate = recording
+    train_grpo(engine, RECORDS, settings, tmp_path, reward_fn=no_signal, progress=False)
+    assert [(s.max_new_tokens, s.temperature, s.top_p, s.top_k) for s in calls] == [(3, 0.7, 0.9, 5)] * 2
+    assert len({s.seed for s in calls}) == 2  # each generation chunk has its own seed
