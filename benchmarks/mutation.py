@@ -51,7 +51,7 @@ GROUPS: dict[str, Group] = {
     "algo": Group(
         modules=("src/cascade/algo/*.py",),
         tests=("tests/test_algo_advantages.py", "tests/test_algo_curriculum.py", "tests/test_algo_filters.py",
-               "tests/test_algo_losses.py", "tests/test_algo_modes.py"),
+               "tests/test_algo_losses.py", "tests/test_algo_modes.py", "tests/test_algo_contracts.py"),
         forkserver=True,
     ),
     "rewards": Group(

@@ -1,0 +1,76 @@
+"""Edges of the GRPO pure functions that `make mutation` found unpinned (docs/testing.md):
+the curriculum's errors (message, file and field), its switching boundaries, group sizes
+of one, a group whose one valid sample is not the last, and valid flags given as 0/1.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cascade.algo.advantages import group_advantages, group_slices, repeat_for_groups, tanh_group_shaping
+from cascade.algo.curriculum import SubStage, advance_substage, parse_curriculum
+from cascade.errors import CascadeError
+
+
+@pytest.mark.parametrize(("items", "message", "field"), [
+    ([{"name": "a", "colour": 1}], "unknown key(s) ['colour']", "curriculum[0]"),
+    ([{"until_step": 3}], "a sub-stage needs a name", "curriculum[0].name"),
+    ([{"name": "a", "until_step": 1}, {"name": "b", "until_step": 2, "until_truncated_below": 0.5}],
+     "give until_step or until_truncated_below, not both", "curriculum[1]"),
+    ([{"name": "a"}, {"name": "b"}],
+     "every sub-stage but the last needs until_step or until_truncated_below", "curriculum[0]"),
+    ([{"name": "a", "until_truncated_below": 0.0}], "must be in (0, 1]", "curriculum[0].until_truncated_below"),
+    ([{"name": "a", "until_step": 4}, {"name": "b", "until_step": 2}, {"name": "c"}],
+     "until_step values must increase", "curriculum"),
+])
+def test_curriculum_errors_name_the_file_and_field(items, message, field):
+    with pytest.raises(CascadeError) as err:
+        parse_curriculum(items, source="recipe.yaml")
+    assert (err.value.message, err.value.file, err.value.field) == (message, "recipe.yaml", field)
+
+
+def test_curriculum_bounds_and_sub_stage_objects():
+    assert parse_curriculum([{"name": "a", "until_truncated_below": 1.0}])[0].until_truncated_below == 1.0
+    ready = SubStage("a", until_step=2)
+    assert parse_curriculum([ready, {"name": "b"}]) == [ready, SubStage("b")]
+
+
+def test_advance_substage_boundaries():
+    two = [SubStage("a", until_truncated_below=0.5), SubStage("b")]
+    assert advance_substage(two, 0, steps_done=1, truncated_share=0.5) == 0  # strictly below
+    assert advance_substage(two, 0, steps_done=1, truncated_share=0.49) == 1
+    assert advance_substage(two, 1, steps_done=9, truncated_share=0.0) == 1  # the last one stays
+    three = [SubStage("a", until_step=1), SubStage("b", until_step=2), SubStage("c")]
+    assert advance_substage(three, 1, steps_done=2, truncated_share=1.0) == 2
+
+
+def test_groups_of_one_and_their_errors():
+    assert repeat_for_groups(["a", "b"], 1) == ["a", "b"]
+    assert group_slices(2, 1) == [slice(0, 1), slice(1, 2)]
+    with pytest.raises(ValueError, match="group_size must be >= 1, got 0"):
+        repeat_for_groups(["a"], 0)
+    with pytest.raises(ValueError, match="5 samples do not split into groups of 2"):
+        group_slices(5, 2)
+    with pytest.raises(ValueError, match="valid has 1 entries for 2 rewards"):
+        group_advantages([1.0, 0.0], 2, valid=[True])
+
+
+def test_advantage_groups_after_a_zero_variance_one_still_count():
+    # group 0 has no variance; group 1 must still get its +-1 advantages
+    out = group_advantages([1.0, 1.0, 0.0, 1.0], 2)
+    assert out.zero_variance.tolist() == [True, False]
+    assert out.advantages.tolist() == pytest.approx([0.0, 0.0, -1.0, 1.0], abs=1e-5)
+    assert out.zero_variance.dtype == bool
+
+
+def test_valid_flags_given_as_numbers_are_flags():
+    flags = [1, 0, 1, 1]
+    out = group_advantages([0.0, 5.0, 0.0, 2.0], 2, valid=flags)
+    assert out.zero_variance.tolist() == [True, False]
+    assert out.advantages.tolist() == pytest.approx([0.0, 0.0, -1.0, 1.0], abs=1e-5)
+
+
+def test_tanh_shaping_values_and_its_eps():
+    # a group [0, 2]: z = +-1 / (1 + eps); integer rewards shape like floats
+    assert tanh_group_shaping([0, 2], 2).tolist() == pytest.approx([-0.7615941, 0.7615941], abs=1e-6)
+    assert tanh_group_shaping([0.0, 2.0], 2, eps=1.0).tolist() == pytest.approx([-0.4621172, 0.4621172], abs=1e-6)
