@@ -287,16 +287,18 @@ def test_sub_stage_knobs_inherit_what_they_do_not_set():
 
 
 def test_the_stage_sampling_knobs_reach_the_engine(tiny_model_dir, tmp_path):
-    settings = stage(temperature=0.7, top_p=0.9, top_k=5, max_response_len=3, generation_chunks=2)
+    settings = stage(temperature=0.7, top_p=0.9, top_k=5, max_response_len=3, generation_chunks=2, batch_size=3)
     engine = make_engine(tiny_model_dir, settings)
     calls = []
     real = engine.generate
 
     def recording(prompts, sampling):
-        calls.append(sampling)
+        calls.append((len(prompts), sampling))
         return real(prompts, sampling)
 
     engine.generate = recording
     train_grpo(engine, RECORDS, settings, tmp_path, reward_fn=no_signal, progress=False)
-    assert [(s.max_new_tokens, s.temperature, s.top_p, s.top_k) for s in calls] == [(3, 0.7, 0.9, 5)] * 2
-    assert len({s.seed for s in calls}) == 2  # each generation chunk has its own seed
+    assert [(s.max_new_tokens, s.temperature, s.top_p, s.top_k) for _, s in calls] == [(3, 0.7, 0.9, 5)] * 2
+    assert len({s.seed for _, s in calls}) == 2  # each generation chunk has its own seed
+    # 3 prompts x 2 rollouts in two chunks cut between groups: 2 groups, then 1
+    assert [n for n, _ in calls] == [4, 2]
