@@ -97,7 +97,7 @@ GROUPS: dict[str, Group] = {
     ),
     "sft-wiring": Group(
         modules=("src/cascade/trainers/sft.py",),
-        tests=("tests/test_sft.py",),
+        tests=("tests/test_sft.py", "tests/test_sft_wiring.py"),
         functions=("cascade.trainers.sft.x_train_sft__mutmut_*", "cascade.trainers.sft.x__train_step__mutmut_*",
                    "cascade.trainers.sft.xǁTokenNLLǁ__call____mutmut_*",
                    "cascade.trainers.sft.x_encode_records__mutmut_*"),

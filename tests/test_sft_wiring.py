@@ -1,0 +1,54 @@
+"""The SFT trainer's wiring: the logged loss of a step is the mean NLL of the trained tokens
+(worked out here from the untouched model), and a stage none of whose records fits fails
+before training with the field named."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cascade.engine.local import LocalEngine
+from cascade.errors import CascadeError
+from cascade.trainers.sft import SFTSettings, encode_records, train_sft
+
+torch.set_num_threads(1)
+
+
+def record(question: str, answer: str) -> dict:
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+            "mode": "no_think"}
+
+
+RECORDS = [record("Say hi.", "Hi!"), record("Name a colour.", "Blue."), record("Opposite of hot?", "Cold.")]
+
+
+def sft_stage(**overrides) -> SFTSettings:
+    """The stage config the tests train with; the one place that builds it."""
+    values = dict(lr=1e-3, batch_size=3, max_steps=1, max_seq_len=128, warmup_steps=1, seed=0)
+    values.update(overrides)
+    return SFTSettings(**values)
+
+
+def test_the_logged_loss_is_the_mean_nll_of_the_trained_tokens(tiny_model_dir, tmp_path):
+    engine = LocalEngine(str(tiny_model_dir), device="cpu")
+    examples, _ = encode_records(RECORDS, engine.tokenizer, 128)
+    nll, tokens = 0.0, 0
+    with torch.no_grad():
+        for ex in examples:
+            ids = torch.tensor([ex.input_ids])
+            logp = torch.log_softmax(engine.model(input_ids=ids).logits.float(), dim=-1)
+            for t in range(1, len(ex.input_ids)):
+                if ex.loss_mask[t]:
+                    nll -= float(logp[0, t - 1, ex.input_ids[t]])
+                    tokens += 1
+    summary = train_sft(engine, RECORDS, sft_stage(), tmp_path, progress=False)
+    assert summary["metrics"]["target_tokens"] == tokens
+    assert summary["metrics"]["loss"] == pytest.approx(nll / tokens, rel=1e-4)
+
+
+def test_no_record_fitting_is_an_error_naming_max_seq_len(tiny_model_dir, tmp_path):
+    engine = LocalEngine(str(tiny_model_dir), device="cpu")
+    with pytest.raises(CascadeError) as err:
+        train_sft(engine, RECORDS, sft_stage(max_seq_len=4), tmp_path, progress=False)
+    assert err.value.field == "max_seq_len"
+    assert err.value.message == "none of the 3 SFT records fits max_seq_len=4 with a trained turn"
