@@ -52,3 +52,15 @@ def test_no_record_fitting_is_an_error_naming_max_seq_len(tiny_model_dir, tmp_pa
         train_sft(engine, RECORDS, sft_stage(max_seq_len=4), tmp_path, progress=False)
     assert err.value.field == "max_seq_len"
     assert err.value.message == "none of the 3 SFT records fits max_seq_len=4 with a trained turn"
+
+
+def test_resuming_on_other_data_names_the_checkpoint(tiny_model_dir, tmp_path):
+    train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, sft_stage(max_steps=2, batch_size=1,
+                                                                                  save_every=1),
+              tmp_path, progress=False)
+    with pytest.raises(CascadeError) as err:
+        train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS[:2], sft_stage(max_steps=3, batch_size=1),
+                  tmp_path, progress=False)
+    assert err.value.file == str(tmp_path / "checkpoints" / "step_00000002")
+    assert err.value.message == ("checkpoint was made with 3 examples, the data now has 2; resume needs the same "
+                                 "data (or start a fresh run directory)")
