@@ -106,7 +106,7 @@ GROUPS: dict[str, Group] = {
     ),
     "rm-wiring": Group(
         modules=("src/cascade/trainers/rm.py",),
-        tests=("tests/test_rm.py",),
+        tests=("tests/test_rm.py", "tests/test_rm_wiring.py"),
         functions=("cascade.trainers.rm.x_train_rm__mutmut_*", "cascade.trainers.rm.x__train_step__mutmut_*",
                    "cascade.trainers.rm.xǁBradleyTerryLossǁ__call____mutmut_*",
                    "cascade.trainers.rm.x_pair_batch__mutmut_*", "cascade.trainers.rm.x_pair_accuracy__mutmut_*"),

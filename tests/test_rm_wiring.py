@@ -1,0 +1,80 @@
+"""The reward-model trainer's wiring: a step's logged loss, accuracy and margin are the
+Bradley-Terry figures of the untouched model's scores (worked out here), the held-out
+accuracy is measured on the held-out pairs with the final model, and bad data fails with
+the field or checkpoint named."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cascade.engine.local import LocalEngine
+from cascade.errors import CascadeError
+from cascade.trainers.rm import RMSettings, encode_pair, split_heldout, train_rm
+
+torch.set_num_threads(1)
+
+PAIRS = [
+    {"prompt": "Name a fruit.", "chosen": "Apple.", "rejected": "Carrot is a vegetable I like."},
+    {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"},
+    {"prompt": "Say hello.", "chosen": "Hello!", "rejected": "No."},
+    {"prompt": "Colour of the sky?", "chosen": "Blue.", "rejected": "Green, always."},
+]
+
+
+def rm_stage(**overrides) -> RMSettings:
+    """The stage config the tests train with; the one place that builds it."""
+    values = dict(lr=1e-3, batch_size=4, grad_accum=2, max_steps=1, heldout_fraction=0.0, max_seq_len=512, seed=0)
+    values.update(overrides)
+    return RMSettings(**values)
+
+
+def scores(engine: LocalEngine, pairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(chosen, rejected) scores, one pair at a time (no padding involved)."""
+    chosen, rejected = [], []
+    with torch.no_grad():
+        for pair in pairs:
+            enc = encode_pair(pair, engine.tokenizer)
+            for ids, out in ((enc.chosen, chosen), (enc.rejected, rejected)):
+                out.append(float(engine.model(input_ids=torch.tensor([ids])).logits[0, 0]))
+    return torch.tensor(chosen), torch.tensor(rejected)
+
+
+def test_a_step_logs_the_bradley_terry_figures_of_its_batch(tiny_model_dir, tmp_path):
+    engine = LocalEngine(str(tiny_model_dir), device="cpu", head="score")
+    chosen, rejected = scores(engine, PAIRS)
+    margin = chosen - rejected
+    summary = train_rm(engine, PAIRS, rm_stage(), tmp_path, progress=False)
+    metrics = summary["metrics"]
+    assert metrics["loss"] == pytest.approx(float(-F.logsigmoid(margin).mean()), rel=1e-4)
+    assert metrics["accuracy"] == pytest.approx(float((margin > 0).float().mean()))
+    assert metrics["margin"] == pytest.approx(float(margin.mean()), rel=1e-4, abs=1e-6)
+
+
+def test_heldout_accuracy_is_the_final_models_on_the_heldout_pairs(tiny_model_dir, tmp_path):
+    settings = rm_stage(heldout_fraction=0.5, batch_size=2, max_steps=2)
+    engine = LocalEngine(str(tiny_model_dir), device="cpu", head="score")
+    summary = train_rm(engine, PAIRS, settings, tmp_path, progress=False)
+    _, heldout = split_heldout(len(PAIRS), 0.5, settings.seed)
+    chosen, rejected = scores(engine, [PAIRS[i] for i in heldout])
+    assert summary["heldout_pairs"] == 2 and summary["pairs"] == 2
+    assert summary["heldout_accuracy"] == pytest.approx(float((chosen > rejected).float().mean()))
+    assert summary["metrics"]["heldout_accuracy"] == summary["heldout_accuracy"]
+
+
+def test_bad_data_names_the_field_or_the_checkpoint(tiny_model_dir, tmp_path):
+    engine = LocalEngine(str(tiny_model_dir), device="cpu", head="score")
+    with pytest.raises(CascadeError) as err:
+        train_rm(engine, PAIRS, rm_stage(max_seq_len=4), tmp_path / "a", progress=False)
+    assert (err.value.message, err.value.field) == ("no preference pair left to train on (4 given, 4 too long)",
+                                                    "max_seq_len")
+    with pytest.raises(CascadeError) as err:
+        train_rm(engine, [PAIRS[0], {"prompt": "x", "chosen": "y"}], rm_stage(), tmp_path / "b", progress=False)
+    assert err.value.message.startswith("preference pair 1: ")
+    train_rm(engine, PAIRS, rm_stage(batch_size=2, max_steps=1, save_every=1), tmp_path / "c", progress=False)
+    with pytest.raises(CascadeError) as err:
+        train_rm(LocalEngine(str(tiny_model_dir), device="cpu", head="score"), PAIRS[:3], rm_stage(max_steps=2),
+                 tmp_path / "c", progress=False)
+    assert err.value.file == str(tmp_path / "c" / "checkpoints" / "step_00000001")
+    assert err.value.message == "checkpoint was made with 4 training pairs, the data now has 3"
