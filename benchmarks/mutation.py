@@ -176,15 +176,17 @@ def _refresh_tests(scratch: Path) -> None:
 
 def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bool, again: bool) -> dict:
     scratch = work / name
+    run = True
     targets: list[str] = list(group.functions)
     if again and (scratch / "mutants").is_dir():
         # Only the mutants that survived (or were not run) last time, against today's tests.
         targets = [k for k, c in _outcomes(scratch, group).items() if c in SURVIVED or c is None]
+        run = bool(targets)
         _refresh_tests(scratch)
     else:
         scratch = _prepare(name, group, work)
     started = time.perf_counter()
-    proc = _mutmut(scratch, "run", "--max-children", str(children), *targets, capture=True) if targets \
+    proc = _mutmut(scratch, "run", "--max-children", str(children), *targets, capture=True) if run \
         else subprocess.CompletedProcess([], 0, "", "")
     seconds = time.perf_counter() - started
     outcomes = _outcomes(scratch, group)
