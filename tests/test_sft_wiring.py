@@ -1,8 +1,11 @@
 """The SFT trainer's wiring: the logged loss of a step is the mean NLL of the trained tokens
-(worked out here from the untouched model), and a stage none of whose records fits fails
-before training with the field named."""
+(worked out here from the untouched model); a stage none of whose records fits, or resumed on
+other data, fails before training with the field or checkpoint named; a resumed stage logs
+each step once."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
@@ -64,3 +67,30 @@ def test_resuming_on_other_data_names_the_checkpoint(tiny_model_dir, tmp_path):
     assert err.value.file == str(tmp_path / "checkpoints" / "step_00000002")
     assert err.value.message == ("checkpoint was made with 3 examples, the data now has 2; resume needs the same "
                                  "data (or start a fresh run directory)")
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_resumed_stage_logs_each_step_once(tiny_model_dir, tmp_path):
+    # step 3 is logged but its checkpoint never written (save_every 2): the resume from
+    # step 2 must drop that line before logging step 3 again
+    settings = sft_stage(batch_size=1, max_steps=4, epochs=None, save_every=2)
+    engine = LocalEngine(str(tiny_model_dir), device="cpu")
+    real_step = engine.optim_step
+
+    def crash_in_step_four():
+        if engine.step == 3:
+            raise Crash()
+        return real_step()
+
+    engine.optim_step = crash_in_step_four
+    with pytest.raises(Crash):
+        train_sft(engine, RECORDS, settings, tmp_path, progress=False)
+    logged = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3]
+    summary = train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, settings, tmp_path, progress=False)
+    assert summary["resumed_from"] == 2
+    logged = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4]
