@@ -74,3 +74,58 @@ def test_tanh_shaping_values_and_its_eps():
     # a group [0, 2]: z = +-1 / (1 + eps); integer rewards shape like floats
     assert tanh_group_shaping([0, 2], 2).tolist() == pytest.approx([-0.7615941, 0.7615941], abs=1e-6)
     assert tanh_group_shaping([0.0, 2.0], 2, eps=1.0).tolist() == pytest.approx([-0.4621172, 0.4621172], abs=1e-6)
+
+
+def test_policy_loss_scales_with_the_advantage():
+    import torch
+
+    from cascade.algo.losses import clipped_policy_loss
+
+    logp = torch.tensor([[0.0, 0.0]])
+    old = torch.tensor([[0.0, -1.0]])  # ratios 1 and e (clipped to 1.2 for a positive advantage)
+    loss, active = clipped_policy_loss(logp, old, torch.tensor([2.0]), clip_low=0.2, clip_high=0.2)
+    assert loss[0].tolist() == pytest.approx([-2.0, -2.4])
+    assert active.tolist() == [[False, True]]
+    loss, _ = clipped_policy_loss(logp, old, torch.tensor([0.5]), clip_low=0.2, clip_high=0.2)
+    assert loss[0].tolist() == pytest.approx([-0.5, -0.6])
+
+
+def test_aggregate_with_a_single_token_or_sequence_and_a_bad_name():
+    import torch
+
+    from cascade.algo.losses import aggregate
+
+    one = torch.tensor([[3.0, 7.0]])
+    mask = torch.tensor([[1, 0]])
+    assert float(aggregate(one, mask, "token_mean", total_tokens=1, total_seqs=1)) == 3.0
+    assert float(aggregate(one, mask, "seq_mean", total_tokens=1, total_seqs=1)) == 3.0
+    with pytest.raises(ValueError, match="unknown loss_agg 'sum'; use 'token_mean' or 'seq_mean'"):
+        aggregate(one, mask, "sum", total_tokens=1, total_seqs=1)
+
+
+def test_grpo_loss_defaults_and_entropy_need():
+    from cascade.algo.losses import GRPOLoss
+
+    loss = GRPOLoss(loss_agg="token_mean", total_tokens=1, total_seqs=1)
+    assert (loss.clip_low, loss.clip_high, loss.kl_coef, loss.entropy_coef) == (0.2, 0.2, 0.0, 0.0)
+    assert loss.needs_entropy is True
+    assert GRPOLoss(loss_agg="token_mean", total_tokens=1, total_seqs=1, needs_entropy=False).needs_entropy is False
+    assert GRPOLoss(loss_agg="token_mean", total_tokens=1, total_seqs=1, needs_entropy=False,
+                    entropy_coef=0.1).needs_entropy is True
+
+
+def test_grpo_loss_metrics_skip_masked_tokens():
+    import torch
+
+    from cascade.algo.losses import GRPOLoss
+
+    logp = torch.tensor([[-1.0, -2.0, -3.0]])
+    batch = {"loss_mask": torch.tensor([[0, 1, 1]]), "advantages": torch.tensor([1.5]),
+             "sampler_logprobs": torch.tensor([[-9.0, -2.5, -3.0]])}
+    _, metrics = GRPOLoss(loss_agg="token_mean", total_tokens=2, total_seqs=1)(logp, batch)
+    assert metrics["pg_loss_sum"] == pytest.approx(-3.0)  # two loss tokens at -A each
+    assert metrics["sampler_logprob_gap_sum"] == pytest.approx(0.5)
+    assert metrics["sampler_logprob_gap_max"] == pytest.approx(0.5)
+    batch["loss_mask"] = torch.zeros((1, 3), dtype=torch.long)
+    _, metrics = GRPOLoss(loss_agg="token_mean", total_tokens=0, total_seqs=0)(logp, batch)
+    assert metrics["sampler_logprob_gap_max"] == 0.0 and metrics["loss_tokens"] == 0.0
