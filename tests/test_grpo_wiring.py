@@ -51,34 +51,48 @@ def spy_micro_batches(engine: LocalEngine) -> list[dict]:
     real = engine.forward_backward
 
     def recording(batch, loss_fn):
-        report = real(batch, loss_fn)
+        entropies = []
+
+        def loss_spy(token_logprobs, micro, entropy=None):
+            entropies.append(None if entropy is None else entropy.detach().clone())
+            return loss_fn(token_logprobs, micro, entropy=entropy)
+
+        loss_spy.needs_entropy = loss_fn.needs_entropy
+        report = real(batch, loss_spy)
         seen.append({"mask": batch["loss_mask"].clone(), "advantages": batch["advantages"].clone(),
-                     "report": report})
+                     "entropy": entropies[0], "report": report})
         return report
 
     engine.forward_backward = recording
     return seen
 
 
-@pytest.mark.parametrize("loss_agg", ["seq_mean", "token_mean"])
-def test_the_stage_loss_agg_sets_the_loss_of_a_step(tiny_model_dir, tmp_path, loss_agg):
-    # On the one on-policy update the ratio is exactly 1, so each loss token contributes
-    # -A of its response: token_mean gives -sum(A_i * n_i) / sum(n_i), seq_mean gives
-    # -sum(A_i) / #responses, which is 0 for group-centred advantages. The reward grows with
-    # the response, so longer responses get positive advantages and the two differ.
+@pytest.mark.parametrize(("loss_agg", "max_response_len"), [("seq_mean", 12), ("token_mean", 12), ("seq_mean", 1)])
+def test_the_stage_loss_agg_sets_the_loss_of_a_step(tiny_model_dir, tmp_path, loss_agg, max_response_len):
+    # On the one on-policy update the ratio is exactly 1, so loss token t of response i
+    # contributes -A_i - c * H_it (c the entropy bonus, H the token's entropy): token_mean
+    # averages that over all loss tokens, seq_mean over each response's tokens and then
+    # over the responses. The reward grows with the response, so longer responses get
+    # positive advantages and the two differ; one-token responses still count as responses.
     def longer_is_better(records, completions):
         return [VerifyResult(float(len(text)), False) for text in completions]
 
-    settings = stage(loss_agg=loss_agg, batch_size=4, max_response_len=12)
+    c = 0.05
+    settings = stage(loss_agg=loss_agg, batch_size=4, max_response_len=max_response_len, entropy_coef=c)
     engine = make_engine(tiny_model_dir, settings)
     seen = spy_micro_batches(engine)
     train_grpo(engine, RECORDS, settings, tmp_path, reward_fn=longer_is_better, progress=False)
     (row,) = read_metrics(tmp_path)
-    advantages = torch.cat([m["advantages"] for m in seen])
-    lengths = torch.cat([m["mask"].sum(dim=1) for m in seen]).float()
-    token_mean = float(-(advantages * lengths).sum() / lengths.sum())
-    seq_mean = float(-advantages[lengths > 0].sum() / (lengths > 0).sum())
-    assert abs(token_mean - seq_mean) > 1e-3, "responses of equal length cannot tell the two apart"
+    token_sum = seq_sum = 0.0
+    tokens = seqs = 0
+    for m in seen:
+        per_token = (-m["advantages"][:, None] - c * m["entropy"]) * m["mask"]
+        lengths = m["mask"].sum(dim=1)
+        token_sum += float(per_token.sum())
+        seq_sum += float((per_token.sum(dim=1)[lengths > 0] / lengths[lengths > 0]).sum())
+        tokens, seqs = tokens + int(lengths.sum()), seqs + int((lengths > 0).sum())
+    token_mean, seq_mean = token_sum / tokens, seq_sum / seqs
+    assert abs(token_mean - seq_mean) > 1e-3 or max_response_len == 1
     assert row["loss"] == pytest.approx(seq_mean if loss_agg == "seq_mean" else token_mean, abs=1e-5)
 
 
