@@ -316,3 +316,25 @@ def test_the_stage_sampling_knobs_reach_the_engine(tiny_model_dir, tmp_path):
     assert len({s.seed for _, s in calls}) == 2  # each generation chunk has its own seed
     # 3 prompts x 2 rollouts in two chunks cut between groups: 2 groups, then 1
     assert [n for n, _ in calls] == [4, 2]
+
+
+def test_the_loss_gets_the_stage_clip_and_bonus_settings(tiny_model_dir, tmp_path, monkeypatch):
+    from cascade.trainers import grpo
+
+    built: list[dict] = []
+    real = grpo.GRPOLoss
+
+    def recording(**kwargs):
+        built.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(grpo, "GRPOLoss", recording)
+    settings = stage(ppo_epochs=2, clip_low=0.1, clip_high=0.3, entropy_coef=0.02, loss_agg="seq_mean")
+    train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path, reward_fn=no_signal,
+               progress=False)
+    knobs = [{k: b[k] for k in ("loss_agg", "clip_low", "clip_high", "kl_coef", "entropy_coef", "capture_logprobs")}
+             for b in built]
+    first = {"loss_agg": "seq_mean", "clip_low": 0.1, "clip_high": 0.3, "kl_coef": 0.0, "entropy_coef": 0.02,
+             "capture_logprobs": True}
+    assert knobs == [first, {**first, "capture_logprobs": False}]  # the second PPO epoch reads what the first kept
+    assert built[0]["total_tokens"] == built[1]["total_tokens"] > 0
