@@ -131,11 +131,7 @@ def _setup_cfg(group: Group) -> str:
 
 def _prepare(name: str, group: Group, work: Path) -> Path:
     scratch = work / name
-    # Tests find the shared benchmark data next to the repository; without it they skip.
-    shared = REPO.parent / "shared"
-    if shared.is_dir() and not (work / "shared").exists():
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "shared").symlink_to(shared)
+
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
@@ -143,6 +139,10 @@ def _prepare(name: str, group: Group, work: Path) -> Path:
     shutil.copytree(REPO / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(REPO / "pyproject.toml", scratch / "pyproject.toml")
     (scratch / "setup.cfg").write_text(_setup_cfg(group))
+    # mutmut runs the tests from scratch/mutants, and tests find the shared benchmark data
+    # next to the repository (without it they skip).
+    if (REPO.parent / "shared").is_dir():
+        (scratch / "shared").symlink_to(REPO.parent / "shared")
     # On PYTHONPATH before mutmut fills it: a directory missing at interpreter start is
     # cached as unimportable, and the tests would then import the unmutated install.
     (scratch / "mutants" / "src").mkdir(parents=True)
