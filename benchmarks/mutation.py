@@ -75,6 +75,9 @@ GROUPS: dict[str, Group] = {
     "chat-template": Group(
         modules=("src/cascade/chat/template.py", "src/cascade/chat/parse.py"),
         tests=("tests/test_chat_golden.py", "tests/test_chat_parse.py", "tests/test_chat_properties.py"),
+        # The compiled template is cached: a worker forked from a process that already
+        # rendered would never run a mutant of the template's compile-time code.
+        forkserver=True,
     ),
     # The trainers' wiring: the functions that pass the stage's settings to the pure
     # functions and move data between them (not progress printing or metric plumbing).
