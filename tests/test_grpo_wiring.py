@@ -338,3 +338,8 @@ def test_the_loss_gets_the_stage_clip_and_bonus_settings(tiny_model_dir, tmp_pat
              "capture_logprobs": True}
     assert knobs == [first, {**first, "capture_logprobs": False}]  # the second PPO epoch reads what the first kept
     assert built[0]["total_tokens"] == built[1]["total_tokens"] > 0
+    built.clear()
+    settings = stage(max_response_len=2)  # one PPO epoch: nothing to keep for a second pass
+    train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path / "one", reward_fn=no_signal,
+               progress=False)
+    assert [b["capture_logprobs"] for b in built] == [False]

@@ -78,3 +78,14 @@ def test_bad_data_names_the_field_or_the_checkpoint(tiny_model_dir, tmp_path):
                  tmp_path / "c", progress=False)
     assert err.value.file == str(tmp_path / "c" / "checkpoints" / "step_00000001")
     assert err.value.message == "checkpoint was made with 4 training pairs, the data now has 3"
+
+
+def test_pair_accuracy_in_chunks(tiny_model_dir):
+    from cascade.trainers.rm import pair_accuracy
+
+    engine = LocalEngine(str(tiny_model_dir), device="cpu", head="score")
+    chosen, rejected = scores(engine, PAIRS[:3])
+    encoded = [encode_pair(p, engine.tokenizer) for p in PAIRS[:3]]
+    expected = float((chosen > rejected).float().mean())
+    assert pair_accuracy(engine, encoded, batch_size=2) == pytest.approx(expected)  # chunks of 2 and 1
+    assert pair_accuracy(engine, [], batch_size=1) is None
