@@ -50,6 +50,8 @@ def test_a_step_logs_the_bradley_terry_figures_of_its_batch(tiny_model_dir, tmp_
     assert metrics["loss"] == pytest.approx(float(-F.logsigmoid(margin).mean()), rel=1e-4)
     assert metrics["accuracy"] == pytest.approx(float((margin > 0).float().mean()))
     assert metrics["margin"] == pytest.approx(float(margin.mean()), rel=1e-4, abs=1e-6)
+    encoded = [encode_pair(p, engine.tokenizer) for p in PAIRS]
+    assert metrics["tokens"] == sum(len(e.chosen) + len(e.rejected) for e in encoded)  # both micro-batches
 
 
 def test_heldout_accuracy_is_the_final_models_on_the_heldout_pairs(tiny_model_dir, tmp_path):

@@ -94,3 +94,10 @@ def test_a_resumed_stage_logs_each_step_once(tiny_model_dir, tmp_path):
     assert summary["resumed_from"] == 2
     logged = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert logged == [1, 2, 3, 4]
+
+
+def test_running_a_finished_stage_again_trains_nothing(tiny_model_dir, tmp_path):
+    settings = sft_stage(max_steps=1)
+    train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, settings, tmp_path, progress=False)
+    again = train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, settings, tmp_path, progress=False)
+    assert (again["step"], again["resumed_from"], again["metrics"]) == (1, 1, {})
