@@ -14,6 +14,7 @@ survivor with its diff; docs/testing.md says which survivors are equivalent muta
     python benchmarks/mutation.py rewards algo     # some groups
     python benchmarks/mutation.py --list           # the groups and what they cover
     python benchmarks/mutation.py --again rewards  # only last run's survivors, against today's tests
+    python benchmarks/mutation.py --report          # the figures of the last runs, running nothing
 
 Kill rate = killed / (killed + survived + timeout-free others); mutants no selected test
 reaches count as survivors ("no tests"), timeouts as kills (the mutant hung the code).
@@ -182,11 +183,16 @@ def _refresh_tests(scratch: Path) -> None:
     (scratch / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
 
 
-def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bool, again: bool) -> dict:
+def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bool, again: bool,
+              report_only: bool = False) -> dict:
     scratch = work / name
     run = True
     targets: list[str] = list(group.functions)
-    if again and (scratch / "mutants").is_dir():
+    if report_only:
+        if not (scratch / "mutants").is_dir():
+            raise SystemExit(f"no earlier run of group {name} in {scratch}")
+        run = False
+    elif again and (scratch / "mutants").is_dir():
         # Only the mutants that survived (or were not run) last time, against today's tests.
         targets = [k for k, c in _outcomes(scratch, group).items() if c in SURVIVED or c is None]
         run = bool(targets)
@@ -198,7 +204,7 @@ def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bo
         else subprocess.CompletedProcess([], 0, "", "")
     seconds = time.perf_counter() - started
     outcomes = _outcomes(scratch, group)
-    if proc.returncode != 0 or not any(c is not None for c in outcomes.values()):
+    if run and (proc.returncode != 0 or not any(c is not None for c in outcomes.values())):
         print(proc.stdout[-3000:])
         raise SystemExit(f"mutmut failed on group {name} (exit {proc.returncode})")
     killed = sorted(k for k, c in outcomes.items() if c in KILLED)
@@ -231,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--again", action="store_true",
                         help="rerun only the last run's survivors against the current tests (same scratch copy)")
+    parser.add_argument("--report", action="store_true",
+                        help="run nothing: print the figures of the last (possibly unfinished) run")
     args = parser.parse_args(argv)
     if args.list:
         for name, group in GROUPS.items():
@@ -240,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}")
     work = Path(args.work)
-    results = [run_group(name, GROUPS[name], work, args.children, not args.no_diffs, args.again)
+    results = [run_group(name, GROUPS[name], work, args.children, not args.no_diffs, args.again, args.report)
                for name in (args.groups or list(GROUPS))]
     print("\ngroup            killed/tried  rate    time")
     for r in results:
