@@ -193,8 +193,8 @@ def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bo
             raise SystemExit(f"no earlier run of group {name} in {scratch}")
         run = False
     elif again and (scratch / "mutants").is_dir():
-        # Only the mutants that survived (or were not run) last time, against today's tests.
-        targets = [k for k, c in _outcomes(scratch, group).items() if c in SURVIVED or c is None]
+        # Only the mutants that survived last time, against today's tests.
+        targets = [k for k, c in _outcomes(scratch, group).items() if c in SURVIVED]
         run = bool(targets)
         _refresh_tests(scratch)
     else:
