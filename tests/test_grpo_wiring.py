@@ -94,6 +94,7 @@ def test_the_stage_loss_agg_sets_the_loss_of_a_step(tiny_model_dir, tmp_path, lo
     token_mean, seq_mean = token_sum / tokens, seq_sum / seqs
     assert abs(token_mean - seq_mean) > 1e-3 or max_response_len == 1
     assert row["loss"] == pytest.approx(seq_mean if loss_agg == "seq_mean" else token_mean, abs=1e-5)
+    assert row["sampler_logprob_gap_max"] < 1e-3  # the trainer re-scores the sampled tokens
 
 
 def test_asymmetric_readd_probabilities_reach_the_prompt_stream(tiny_model_dir, tmp_path):
