@@ -54,7 +54,9 @@ def test_rlhf_on_an_empty_batch_is_empty():
     assert STAGE_REWARDS["rlhf"](rm_scores=[], language_mixing=[]) == []
 
 
-@pytest.mark.parametrize(("stage", "score"), [("swe", -1.0), ("math", 0.0), ("rlhf", 0.0), (None, 0.0)])
+@pytest.mark.parametrize(("stage", "score"), [("swe", -1.0), ("math", 0.0), ("code", 0.0), ("if", 0.0),
+                                            ("if_thinking", 0.0), (None, 0.0), ("rlhf", None)])
 def test_a_truncated_rollout_scores_the_stage_failure(stage, score):
+    # a number replaces a cut-off reply's reward; None (RLHF) keeps the RM's score of its text
     assert truncated_reward(stage) == score
-    assert isinstance(truncated_reward(stage), float)
+    assert score is None or isinstance(truncated_reward(stage), float)
