@@ -164,20 +164,28 @@ def _mutmut(scratch: Path, *args: str, capture: bool = False) -> subprocess.Comp
                           stderr=subprocess.STDOUT if capture else subprocess.DEVNULL)
 
 
+EARLIER = "earlier-outcomes.json"  # verdicts of the runs before an --again (mutmut drops them)
+
+
 def _outcomes(scratch: Path, group: Group) -> dict[str, int | None]:
     import fnmatch
 
+    earlier = json.loads((scratch / EARLIER).read_text()) if (scratch / EARLIER).exists() else {}
     out: dict[str, int | None] = {}
     for meta in sorted((scratch / "mutants").rglob("*.py.meta")):
         for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             if not group.functions or any(fnmatch.fnmatch(key, g) for g in group.functions):
-                out[key] = code
+                out[key] = code if code is not None else earlier.get(key)
     return out
 
 
-def _refresh_tests(scratch: Path) -> None:
-    """The repository's current tests in an existing scratch copy, with mutmut's record of
-    which test reaches which function dropped so that it is taken again."""
+def _refresh_tests(scratch: Path, group: Group) -> None:
+    """The repository's current tests (and the group's current test list) in an existing
+    scratch copy, with mutmut's record of which test reaches which function dropped so that
+    it is taken again. A new test list makes mutmut forget every verdict, so the verdicts so
+    far are kept aside first: a mutant killed before stays killed (tests were only added)."""
+    (scratch / EARLIER).write_text(json.dumps(_outcomes(scratch, group)))
+    (scratch / "setup.cfg").write_text(_setup_cfg(group))
     shutil.rmtree(scratch / "tests")
     shutil.copytree(REPO / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     (scratch / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
@@ -196,7 +204,7 @@ def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bo
         # Only the mutants that survived last time, against today's tests.
         targets = [k for k, c in _outcomes(scratch, group).items() if c in SURVIVED]
         run = bool(targets)
-        _refresh_tests(scratch)
+        _refresh_tests(scratch, group)
     else:
         scratch = _prepare(name, group, work)
     started = time.perf_counter()
