@@ -91,3 +91,24 @@ def test_pair_accuracy_in_chunks(tiny_model_dir):
     expected = float((chosen > rejected).float().mean())
     assert pair_accuracy(engine, encoded, batch_size=2) == pytest.approx(expected)  # chunks of 2 and 1
     assert pair_accuracy(engine, [], batch_size=1) is None
+
+
+class TwoSecondClock:
+    """Stands in for the ``time`` module: every reading is two seconds after the last."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        self.now += 2.0
+        return self.now
+
+
+def test_a_step_logs_lr_grad_norm_and_throughput(tiny_model_dir, tmp_path, monkeypatch):
+    from cascade.trainers import rm
+
+    monkeypatch.setattr(rm, "time", TwoSecondClock())
+    engine = LocalEngine(str(tiny_model_dir), device="cpu", head="score")
+    metrics = train_rm(engine, PAIRS, rm_stage(warmup_steps=0), tmp_path, progress=False)["metrics"]
+    assert metrics["lr"] == pytest.approx(1e-3) and metrics["grad_norm"] > 0
+    assert metrics["tokens_per_s"] == pytest.approx(metrics["tokens"] / 2.0)  # one step, two clock readings
