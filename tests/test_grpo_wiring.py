@@ -67,8 +67,9 @@ def spy_micro_batches(engine: LocalEngine) -> list[dict]:
     return seen
 
 
-@pytest.mark.parametrize(("loss_agg", "max_response_len"), [("seq_mean", 12), ("token_mean", 12), ("seq_mean", 1)])
-def test_the_stage_loss_agg_sets_the_loss_of_a_step(tiny_model_dir, tmp_path, loss_agg, max_response_len):
+@pytest.mark.parametrize(("loss_agg", "max_response_len", "grad_accum"),
+                         [("seq_mean", 12, 1), ("token_mean", 12, 2), ("seq_mean", 1, 1)])
+def test_the_stage_loss_agg_sets_the_loss_of_a_step(tiny_model_dir, tmp_path, loss_agg, max_response_len, grad_accum):
     # On the one on-policy update the ratio is exactly 1, so loss token t of response i
     # contributes -A_i - c * H_it (c the entropy bonus, H the token's entropy): token_mean
     # averages that over all loss tokens, seq_mean over each response's tokens and then
@@ -78,7 +79,8 @@ def test_the_stage_loss_agg_sets_the_loss_of_a_step(tiny_model_dir, tmp_path, lo
         return [VerifyResult(float(len(text)), False) for text in completions]
 
     c = 0.05
-    settings = stage(loss_agg=loss_agg, batch_size=4, max_response_len=max_response_len, entropy_coef=c)
+    settings = stage(loss_agg=loss_agg, batch_size=4, max_response_len=max_response_len, entropy_coef=c,
+                     grad_accum=grad_accum)
     engine = make_engine(tiny_model_dir, settings)
     seen = spy_micro_batches(engine)
     train_grpo(engine, RECORDS, settings, tmp_path, reward_fn=longer_is_better, progress=False)
@@ -94,7 +96,9 @@ def test_the_stage_loss_agg_sets_the_loss_of_a_step(tiny_model_dir, tmp_path, lo
     token_mean, seq_mean = token_sum / tokens, seq_sum / seqs
     assert abs(token_mean - seq_mean) > 1e-3 or max_response_len == 1
     assert row["loss"] == pytest.approx(seq_mean if loss_agg == "seq_mean" else token_mean, abs=1e-5)
-    assert row["sampler_logprob_gap_max"] < 1e-3  # the trainer re-scores the sampled tokens
+    assert len(seen) == grad_accum  # the logged loss sums every micro-batch's share
+    # the trainer re-scores the sampled tokens within float noise; the max is over tokens
+    assert row["sampler_logprob_gap_mean"] <= row["sampler_logprob_gap_max"] < 1e-3
 
 
 def test_asymmetric_readd_probabilities_reach_the_prompt_stream(tiny_model_dir, tmp_path):
@@ -344,3 +348,12 @@ def test_the_loss_gets_the_stage_clip_and_bonus_settings(tiny_model_dir, tmp_pat
     train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path / "one", reward_fn=no_signal,
                progress=False)
     assert [b["capture_logprobs"] for b in built] == [False]
+
+
+def test_later_ppo_epochs_at_another_temperature(tiny_model_dir, tmp_path):
+    # below temperature 1 no sampler log-probs are kept, so a later epoch has none to drop
+    settings = stage(ppo_epochs=2, temperature=0.7, max_response_len=3)
+    engine = make_engine(tiny_model_dir, settings)
+    train_grpo(engine, RECORDS, settings, tmp_path, reward_fn=no_signal, progress=False)
+    (row,) = read_metrics(tmp_path)
+    assert engine.step == 2 and "sampler_logprob_gap_mean" not in row
