@@ -179,13 +179,32 @@ def _outcomes(scratch: Path, group: Group) -> dict[str, int | None]:
     return out
 
 
-def _refresh_tests(scratch: Path, group: Group) -> None:
-    """The repository's current tests (and the group's current test list) in an existing
+def _changed_modules(scratch: Path, group: Group) -> set[str]:
+    """Dotted names of the group's modules whose source differs from the scratch copy's."""
+    changed = set()
+    for pattern in group.modules:
+        for path in REPO.glob(pattern):
+            rel = path.relative_to(REPO)
+            old = scratch / rel
+            if not old.exists() or old.read_bytes() != path.read_bytes():
+                changed.add(".".join(rel.with_suffix("").parts[1:]))
+    return changed
+
+
+def _refresh(scratch: Path, group: Group) -> set[str]:
+    """The repository's current source, tests and the group's test list in an existing
     scratch copy, with mutmut's record of which test reaches which function dropped so that
     it is taken again. A new test list makes mutmut forget every verdict, so the verdicts so
-    far are kept aside first: a mutant killed before stays killed (tests were only added)."""
-    (scratch / EARLIER).write_text(json.dumps(_outcomes(scratch, group)))
+    far are kept aside first: a mutant killed before stays killed (tests were only added),
+    except in a module whose source changed, which is tried again whole. Returns those
+    modules."""
+    changed = _changed_modules(scratch, group)
+    earlier = {k: c for k, c in _outcomes(scratch, group).items()
+               if not any(k.startswith(m + ".") for m in changed)}
+    (scratch / EARLIER).write_text(json.dumps(earlier))
     (scratch / "setup.cfg").write_text(_setup_cfg(group))
+    shutil.rmtree(scratch / "src")
+    shutil.copytree(REPO / "src", scratch / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.rmtree(scratch / "tests")
     shutil.copytree(REPO / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     (scratch / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
@@ -201,10 +220,15 @@ def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bo
             raise SystemExit(f"no earlier run of group {name} in {scratch}")
         run = False
     elif again and (scratch / "mutants").is_dir():
-        # Only the mutants that survived last time, against today's tests.
-        targets = [k for k, c in _outcomes(scratch, group).items() if c in SURVIVED]
+        # Only the mutants that survived last time (and every mutant of a module whose
+        # source changed since), against today's tests.
+        changed = _refresh(scratch, group)
+        targets = [k for k, c in _outcomes(scratch, group).items()
+                   if c in SURVIVED and not any(k.startswith(m + ".") for m in changed)]
+        for module in sorted(changed):
+            globs = [g for g in group.functions if g.startswith(module + ".")] if group.functions else [module + ".*"]
+            targets += globs
         run = bool(targets)
-        _refresh_tests(scratch, group)
     else:
         scratch = _prepare(name, group, work)
     started = time.perf_counter()
