@@ -208,6 +208,7 @@ def _refresh(scratch: Path, group: Group) -> set[str]:
     shutil.rmtree(scratch / "tests")
     shutil.copytree(REPO / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     (scratch / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    return changed
 
 
 def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bool, again: bool,
