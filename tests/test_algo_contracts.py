@@ -20,6 +20,7 @@ from cascade.errors import CascadeError
     ([{"name": "a"}, {"name": "b"}],
      "every sub-stage but the last needs until_step or until_truncated_below", "curriculum[0]"),
     ([{"name": "a", "until_truncated_below": 0.0}], "must be in (0, 1]", "curriculum[0].until_truncated_below"),
+    ([{"name": "a", "until_truncated_below": 1.5}], "must be in (0, 1]", "curriculum[0].until_truncated_below"),
     ([{"name": "a", "until_step": 4}, {"name": "b", "until_step": 2}, {"name": "c"}],
      "until_step values must increase", "curriculum"),
 ])
@@ -42,6 +43,8 @@ def test_advance_substage_boundaries():
     assert advance_substage(two, 1, steps_done=9, truncated_share=0.0) == 1  # the last one stays
     three = [SubStage("a", until_step=1), SubStage("b", until_step=2), SubStage("c")]
     assert advance_substage(three, 1, steps_done=2, truncated_share=1.0) == 2
+    ends = [SubStage("a", until_step=1), SubStage("b", until_step=2)]  # the last one may have an end too
+    assert advance_substage(ends, 1, steps_done=5, truncated_share=0.0) == 1
 
 
 def test_groups_of_one_and_their_errors():
@@ -129,3 +132,12 @@ def test_grpo_loss_metrics_skip_masked_tokens():
     batch["loss_mask"] = torch.zeros((1, 3), dtype=torch.long)
     _, metrics = GRPOLoss(loss_agg="token_mean", total_tokens=0, total_seqs=0)(logp, batch)
     assert metrics["sampler_logprob_gap_max"] == 0.0 and metrics["loss_tokens"] == 0.0
+
+
+def test_filter_errors_say_what_is_wrong():
+    from cascade.algo.filters import apply_overlong, classify_group
+
+    with pytest.raises(ValueError, match="^2 rewards for 1 finish reasons$"):
+        apply_overlong([1.0, 0.0], ["stop"], False)
+    with pytest.raises(ValueError, match="^an empty group has no outcome$"):
+        classify_group([])
