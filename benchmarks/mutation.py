@@ -212,11 +212,15 @@ def _refresh(scratch: Path, group: Group) -> set[str]:
 
 
 def run_group(name: str, group: Group, work: Path, children: int, show_diffs: bool, again: bool,
-              report_only: bool = False) -> dict:
+              report_only: bool = False, rest: bool = False) -> dict:
     scratch = work / name
     run = True
     targets: list[str] = list(group.functions)
-    if report_only:
+    if rest and (scratch / "mutants").is_dir():
+        # Only the mutants no earlier run got to (an interrupted run), same tests and source.
+        targets = [k for k, c in _outcomes(scratch, group).items() if c is None]
+        run = bool(targets)
+    elif report_only:
         if not (scratch / "mutants").is_dir():
             raise SystemExit(f"no earlier run of group {name} in {scratch}")
         run = False
@@ -270,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--again", action="store_true",
                         help="rerun only the last run's survivors against the current tests (same scratch copy)")
+    parser.add_argument("--rest", action="store_true",
+                        help="run only the mutants an interrupted run did not get to")
     parser.add_argument("--report", action="store_true",
                         help="run nothing: print the figures of the last (possibly unfinished) run")
     args = parser.parse_args(argv)
@@ -281,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}")
     work = Path(args.work)
-    results = [run_group(name, GROUPS[name], work, args.children, not args.no_diffs, args.again, args.report)
+    results = [run_group(name, GROUPS[name], work, args.children, not args.no_diffs, args.again, args.report, args.rest)
                for name in (args.groups or list(GROUPS))]
     print("\ngroup            killed/tried  rate    time")
     for r in results:
