@@ -141,3 +141,10 @@ def test_filter_errors_say_what_is_wrong():
         apply_overlong([1.0, 0.0], ["stop"], False)
     with pytest.raises(ValueError, match="^an empty group has no outcome$"):
         classify_group([])
+
+
+def test_think_fraction_outside_the_unit_interval_is_named():
+    from cascade.algo.modes import think_count
+
+    with pytest.raises(ValueError, match=r"^think_fraction must be in \[0, 1\], got 1.5$"):
+        think_count(4, 1.5)
