@@ -44,9 +44,10 @@ def test_the_logged_loss_is_the_mean_nll_of_the_trained_tokens(tiny_model_dir, t
                 if ex.loss_mask[t]:
                     nll -= float(logp[0, t - 1, ex.input_ids[t]])
                     tokens += 1
-    summary = train_sft(engine, RECORDS, sft_stage(), tmp_path, progress=False)
+    summary = train_sft(engine, RECORDS, sft_stage(grad_accum=2), tmp_path, progress=False)  # two micro-batches
     assert summary["metrics"]["target_tokens"] == tokens
     assert summary["metrics"]["loss"] == pytest.approx(nll / tokens, rel=1e-4)
+    assert summary["metrics"]["tokens"] == sum(len(ex.input_ids) for ex in examples)
 
 
 def test_no_record_fitting_is_an_error_naming_max_seq_len(tiny_model_dir, tmp_path):
@@ -101,3 +102,29 @@ def test_running_a_finished_stage_again_trains_nothing(tiny_model_dir, tmp_path)
     train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, settings, tmp_path, progress=False)
     again = train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, settings, tmp_path, progress=False)
     assert (again["step"], again["resumed_from"], again["metrics"]) == (1, 1, {})
+
+
+class TwoSecondClock:
+    """Stands in for the ``time`` module: every reading is two seconds after the last."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        self.now += 2.0
+        return self.now
+
+
+def test_each_step_logs_its_epoch_lr_grad_norm_and_throughput(tiny_model_dir, tmp_path, monkeypatch):
+    from cascade.engine.checkpoint import read_trainer_state
+    from cascade.trainers import sft
+
+    monkeypatch.setattr(sft, "time", TwoSecondClock())
+    settings = sft_stage(batch_size=2, max_steps=None, epochs=2, warmup_steps=0, save_every=1, scheduler="constant")
+    train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, settings, tmp_path, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["epoch"]) for r in rows] == [(1, 0), (2, 0), (3, 1), (4, 1)]  # 3 records, 2 a batch
+    assert all(r["lr"] == pytest.approx(1e-3) and r["grad_norm"] > 0 for r in rows)
+    assert all(r["tokens_per_s"] == pytest.approx(r["tokens"] / 2.0) for r in rows)  # two clock readings a step
+    state = read_trainer_state(tmp_path / "checkpoints" / "step_00000003")
+    assert (state["epoch"], state["batch_in_epoch"], state["examples"], state["planned_steps"]) == (1, 1, 3, 4)
