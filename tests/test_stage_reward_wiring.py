@@ -12,6 +12,7 @@ import pytest
 import cascade.verifiers.reward_model as reward_model
 from cascade.errors import CascadeError
 from cascade.trainers.rollout import stage_reward_fn
+from cascade.verifiers.base import VerifyResult
 
 MATH = {"id": "m1", "prompt": "What is 2 + 2?", "verifier": "math", "ground_truth": "4"}
 RIGHT, WRONG, MIXED = r"It is \boxed{4}.", r"It is \boxed{5}.", r"答案是 \boxed{4}。"
@@ -113,3 +114,30 @@ def test_swe_passes_the_verifier_score_through():
     results = stage_reward_fn("swe")([record] * 2, ["no patch here", edit])
     assert [r.score for r in results] == [-1.0, 1.0]  # no parseable patch: -1 (Eq. 2); the gold edit: 1
     assert "language_mixing" not in results[0].details and "rm_score" not in results[0].details
+
+
+def test_swe_routes_its_verdicts_through_the_judge_it_is_given():
+    from cascade.trainers.rollout import JudgedRewards
+
+    class MarkingJudge(JudgedRewards):
+        """Puts 0.5 on every verdict, so the test sees that the stage asked the judge."""
+
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def rejudge(self, records, verdicts):
+            self.seen += len(verdicts)
+            return [VerifyResult(0.5, False, {"method": "judge"}) for _ in verdicts]
+
+    gold = "--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+    record = {"id": "s1", "prompt": "Fix it.", "verifier": "swe",
+              "ground_truth": {"files": {"a.py": "x = 1\n"}, "gold_patch": gold}}
+    judge = MarkingJudge()
+    assert [r.score for r in stage_reward_fn("swe", judge=judge)([record], ["no patch"])] == [0.5]
+    assert judge.seen == 1
+    assert [r.score for r in stage_reward_fn("swe", judge="lexical")([record], ["no patch"])] == [-1.0]
+    for bad in (object(), "lexicon"):
+        with pytest.raises(CascadeError) as err:
+            stage_reward_fn("swe", judge=bad)
+        assert err.value.field == "judge"
+        assert err.value.message == f"judge must be a JudgedRewards or 'lexical' (got {type(bad).__name__})"
