@@ -112,3 +112,51 @@ def test_a_step_logs_lr_grad_norm_and_throughput(tiny_model_dir, tmp_path, monke
     metrics = train_rm(engine, PAIRS, rm_stage(warmup_steps=0), tmp_path, progress=False)["metrics"]
     assert metrics["lr"] == pytest.approx(1e-3) and metrics["grad_norm"] > 0
     assert metrics["tokens_per_s"] == pytest.approx(metrics["tokens"] / 2.0)  # one step, two clock readings
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_resumed_rm_stage_repeats_nothing_and_logs_each_step_once(tiny_model_dir, tmp_path):
+    import json
+
+    straight = train_rm(LocalEngine(str(tiny_model_dir), device="cpu", head="score"), PAIRS,
+                        rm_stage(batch_size=1, grad_accum=1, max_steps=4, epochs=None, save_every=2),
+                        tmp_path / "straight", progress=False)
+    settings = rm_stage(batch_size=1, grad_accum=1, max_steps=4, epochs=None, save_every=2)
+    engine = LocalEngine(str(tiny_model_dir), device="cpu", head="score")
+    real_step = engine.optim_step
+
+    def crash_in_step_four():
+        if engine.step == 3:  # step 3 is logged, its checkpoint never written
+            raise Crash()
+        return real_step()
+
+    engine.optim_step = crash_in_step_four
+    with pytest.raises(Crash):
+        train_rm(engine, PAIRS, settings, tmp_path / "resumed", progress=False)
+    summary = train_rm(LocalEngine(str(tiny_model_dir), device="cpu", head="score"), PAIRS, settings,
+                       tmp_path / "resumed", progress=False)
+    assert (summary["step"], summary["resumed_from"]) == (4, 2)
+    rows = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["epoch"]) for r in rows] == [(1, 0), (2, 0), (3, 0), (4, 0)]
+    assert summary["metrics"]["loss"] == pytest.approx(straight["metrics"]["loss"], rel=1e-5)
+    again = train_rm(LocalEngine(str(tiny_model_dir), device="cpu", head="score"), PAIRS, settings,
+                     tmp_path / "resumed", progress=False)
+    assert (again["step"], again["resumed_from"], again["metrics"]) == (4, 4, {})
+
+
+def test_rm_input_errors_keep_their_location(tiny_model_dir, tmp_path):
+    with pytest.raises(RuntimeError, match="^train_rm needs an engine built with head='score'$"):
+        train_rm(LocalEngine(str(tiny_model_dir), device="cpu"), PAIRS, rm_stage(), tmp_path, progress=False)
+    engine = LocalEngine(str(tiny_model_dir), device="cpu", head="score")
+    with pytest.raises(CascadeError) as err:
+        train_rm(engine, [PAIRS[0], {"prompt": "x", "chosen": "y"}], rm_stage(), tmp_path / "a", progress=False)
+    assert err.value.field is not None and err.value.message.startswith("preference pair 1: ")
+    # a pair exactly max_seq_len long is kept; one token less drops it
+    longest = max(max(len(e.chosen), len(e.rejected)) for e in (encode_pair(p, engine.tokenizer) for p in PAIRS))
+    kept = train_rm(engine, PAIRS, rm_stage(max_seq_len=longest), tmp_path / "b", progress=False)
+    assert (kept["pairs"], kept["dropped"]) == (4, 0)
+    fewer = train_rm(engine, PAIRS, rm_stage(max_seq_len=longest - 1), tmp_path / "c", progress=False)
+    assert fewer["dropped"] >= 1 and fewer["pairs"] + fewer["dropped"] == 4
