@@ -128,3 +128,11 @@ def test_each_step_logs_its_epoch_lr_grad_norm_and_throughput(tiny_model_dir, tm
     assert all(r["tokens_per_s"] == pytest.approx(r["tokens"] / 2.0) for r in rows)  # two clock readings a step
     state = read_trainer_state(tmp_path / "checkpoints" / "step_00000003")
     assert (state["epoch"], state["batch_in_epoch"], state["examples"], state["planned_steps"]) == (1, 1, 3, 4)
+    assert state["metrics"] == rows[2]
+
+
+def test_every_record_too_long_is_counted(tiny_model_dir):
+    engine = LocalEngine(str(tiny_model_dir), device="cpu")
+    long = record("Say it at length.", "word " * 200)
+    examples, dropped = encode_records([long, RECORDS[0], long], engine.tokenizer, 64)
+    assert (len(examples), dropped) == (1, 2)

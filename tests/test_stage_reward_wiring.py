@@ -123,10 +123,10 @@ def test_swe_routes_its_verdicts_through_the_judge_it_is_given():
         """Puts 0.5 on every verdict, so the test sees that the stage asked the judge."""
 
         def __init__(self) -> None:
-            self.seen = 0
+            self.seen = []
 
         def rejudge(self, records, verdicts):
-            self.seen += len(verdicts)
+            self.seen.extend(r["id"] for r in records)
             return [VerifyResult(0.5, False, {"method": "judge"}) for _ in verdicts]
 
     gold = "--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
@@ -134,7 +134,7 @@ def test_swe_routes_its_verdicts_through_the_judge_it_is_given():
               "ground_truth": {"files": {"a.py": "x = 1\n"}, "gold_patch": gold}}
     judge = MarkingJudge()
     assert [r.score for r in stage_reward_fn("swe", judge=judge)([record], ["no patch"])] == [0.5]
-    assert judge.seen == 1
+    assert judge.seen == ["s1"]  # the judge gets the records (for their issue and gold patch)
     assert [r.score for r in stage_reward_fn("swe", judge="lexical")([record], ["no patch"])] == [-1.0]
     for bad in (object(), "lexicon"):
         with pytest.raises(CascadeError) as err:
