@@ -35,7 +35,8 @@ from cascade.engine.base import SamplingParams
 from cascade.engine.local import LocalEngine
 from cascade.engine.optim import OptimConfig
 from cascade.models import init_model
-from cascade.trainers.grpo import GRPOSettings, train_grpo
+from cascade.config.recipe import GRPOStage
+from cascade.trainers.grpo import train_grpo
 from cascade.verifiers.batch import score_batch
 
 
@@ -112,9 +113,11 @@ def run_seed(args: argparse.Namespace, data: list[dict], seed: int) -> tuple[flo
         warm, steps, rate = warm_up(base, work / "warm", data, args.partly_right, args.max_sft_steps, seed)
         print(f"seed {seed}: SFT warm-up {steps} steps to a sampled pass rate of {rate:.2f}, "
               f"{time.perf_counter() - start:.1f}s")
-        settings = GRPOSettings(
+        settings = GRPOStage(
+            name="bench", kind="grpo", data=[{"path": "unused.jsonl"}],  # the records are passed directly
             lr=args.lr, reward="math", group_size=8, batch_size=args.batch, max_steps=args.rl_steps,
-            think_fraction=0.0, temperature=1.0, max_response_len=12, save_every=0, seed=seed,
+            think_fraction=0.0, temperature=1.0, max_response_len=12, max_prompt_len=1024, top_p=1.0,
+            weight_decay=0.0, seed=seed,
         )
         engine = LocalEngine(str(warm), optim=settings.optim_config(args.rl_steps), seed=seed)
         # The policy's pass rate on all problems, 16 samples each, before and after GRPO: the

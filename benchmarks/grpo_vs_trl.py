@@ -36,7 +36,8 @@ import torch
 from cascade.chat.template import render
 from cascade.engine.local import LocalEngine
 from cascade.models import init_model
-from cascade.trainers.grpo import GRPOSettings, train_grpo
+from cascade.config.recipe import GRPOStage
+from cascade.trainers.grpo import train_grpo
 from cascade.verifiers.base import VerifyResult
 
 LR = 1e-5
@@ -54,9 +55,11 @@ def e_count(text: str) -> float:
 def ours(model_dir: Path, work: Path, args: argparse.Namespace) -> list[dict]:
     records = [{"id": f"p{i}", "prompt": p, "verifier": "toy"} for i, p in enumerate(prompts(args.prompts))]
     steps = args.steps + 1
-    settings = GRPOSettings(
+    settings = GRPOStage(
+        name="bench", kind="grpo", data=[{"path": "unused.jsonl"}],  # the records are passed directly
         lr=LR, group_size=args.group, batch_size=args.prompts, max_steps=steps, max_response_len=args.length,
-        think_fraction=0.0, loss_agg="token_mean", kl_coef=0.0, save_every=0,
+        max_prompt_len=1024, top_p=1.0, weight_decay=0.0, seed=0,
+        think_fraction=0.0, loss_agg="token_mean", kl_coef=0.0,
         generation_chunks=1,  # the reward is instant: nothing to overlap, keep one generation batch
     )
     engine = LocalEngine(str(model_dir), optim=settings.optim_config(steps), seed=0)

@@ -94,7 +94,7 @@ def test_valid_recipe_loads_into_typed_objects_with_defaults(recipe_dir):
     assert math.curriculum[0].overlong_filter is True and math.curriculum[2].temperature == 0.8
     assert math.curriculum[1].temperature is None  # unset: keeps the stage's value
 
-    assert recipe.eval["quick"][0].k == 4 and recipe.eval["quick"][0].modes == "think"
+    assert recipe.eval["quick"][0].k == 4 and recipe.eval["quick"][0].modes is None  # None: think for a plain file
     assert [recipe.parent_of(s.name) for s in recipe.stages] == ["base", "sft", "sft"]
     assert recipe.eval_suites_for("sft") == ["quick"]
     assert recipe.stage_seed("rlhf") == 3
@@ -111,10 +111,10 @@ def test_plan_estimates_steps_from_max_steps_or_countable_data(recipe_dir):
     sft_plan = hub_only.plan()[0]
     assert sft_plan.steps is None and sft_plan.steps_text == "unknown" and "org/sft-set" in sft_plan.how
     capped = load_recipe("recipe.yaml", ["stages.sft.max_steps=3"]).plan()[0]
-    assert (capped.steps, capped.how) == (3, "max_steps")  # whichever ends first
-    # A hub source with max_steps too: max_steps is only an upper bound (one epoch may end first).
+    assert (capped.steps, capped.how) == (3, "max_steps (wins over epochs)")
+    # A hub source with max_steps too: max_steps decides, nothing needs counting.
     bounded = load_recipe("recipe.yaml", ["stages.sft.data=org/sft-set", "stages.sft.max_steps=3"]).plan()[0]
-    assert bounded.steps == 3 and bounded.how.startswith("max_steps, an upper bound: hub dataset org/sft-set")
+    assert (bounded.steps, bounded.how) == (3, "max_steps (wins over epochs)")
 
 
 def test_plan_counts_toy_generators_for_the_recipe_seed():
@@ -126,7 +126,8 @@ def test_plan_counts_toy_generators_for_the_recipe_seed():
     sft2 = next(s for s in recipe.stages if s.name == "sft-2")
     # sft-2: one epoch over each source's rows (capped by its limit) times its weight.
     rows = sum(min(sizes[src.generator.removeprefix("toy/")], src.limit or 10**9) * src.weight for src in sft2.data)
-    assert plan["sft-2"].steps == min(sft2.max_steps, -(-int(rows) // sft2.batch_size))
+    assert sft2.max_steps is None
+    assert plan["sft-2"].steps == -(-int(rows) // sft2.batch_size)
     assert plan["sft-2"].how.startswith("1 epoch(s) x ")
     assert plan["sft-1"].steps is not None
     # rm: the trainer holds out round(pairs x fraction) whole pairs and trains on the rest.

@@ -28,7 +28,8 @@ import sys, time
 import torch
 torch.set_num_threads(1)
 from cascade.engine.local import LocalEngine
-from cascade.trainers.grpo import GRPOSettings, train_grpo
+from cascade.config.recipe import GRPOStage
+from cascade.trainers.grpo import train_grpo
 from cascade.verifiers.base import VerifyResult
 
 def reward(records, completions):
@@ -37,9 +38,10 @@ def reward(records, completions):
 
 def run_training(model_dir, run_dir, steps):
     records = [{"id": f"p{i}", "prompt": f"Tell me about {i}.", "verifier": "toy"} for i in range(5)]
-    settings = GRPOSettings(lr=1e-3, group_size=4, batch_size=2, max_steps=steps, max_response_len=8,
-                            save_every=1, keep_checkpoints=2, seed=3, think_fraction=0.5,
-                            epoch_filter=True, generation_chunks=2)
+    settings = GRPOStage(name="grpo", kind="grpo", data=[{"path": "unused.jsonl"}], lr=1e-3, group_size=4,
+                         batch_size=2, max_steps=steps, max_response_len=8, max_prompt_len=1024, top_p=1.0,
+                         weight_decay=0.0, save_every=1, keep_checkpoints=2, seed=3, think_fraction=0.5,
+                         epoch_filter=True, generation_chunks=2)
     engine = LocalEngine(str(model_dir), optim=settings.optim_config(steps), seed=0)
     engine.default_stop_ids = lambda: list(range(0, len(engine.tokenizer), 8))
     train_grpo(engine, records, settings, run_dir, reward_fn=reward, progress=False)

@@ -11,11 +11,13 @@ import torch
 
 from cascade.engine.checkpoint import latest_checkpoint, read_trainer_state
 from cascade.engine.local import LocalEngine, read_safetensors_dir
-from cascade.errors import CascadeError
 from cascade.trainers import grpo
-from cascade.trainers.grpo import GRPOSettings, train_grpo
+from cascade.config.recipe import GRPOStage
+from cascade.trainers.grpo import train_grpo
 from cascade.trainers.rollout import PromptStream
 from cascade.verifiers.base import VerifyResult
+from pydantic import ValidationError
+from stage_helpers import grpo_stage
 
 torch.set_num_threads(1)
 
@@ -27,13 +29,13 @@ def letter_e_reward(records, completions):
     return [VerifyResult(min(text.count("e"), 3) / 3, text.count("e") >= 3) for text in completions]
 
 
-def small_settings(**overrides) -> GRPOSettings:
+def small_settings(**overrides) -> GRPOStage:
     values = dict(lr=1e-3, group_size=4, batch_size=2, max_steps=1, max_response_len=6, seed=0)
     values.update(overrides)
-    return GRPOSettings(**values)
+    return grpo_stage(**values)
 
 
-def make_engine(model_dir: Path, settings: GRPOSettings) -> LocalEngine:
+def make_engine(model_dir: Path, settings: GRPOStage) -> LocalEngine:
     engine = LocalEngine(str(model_dir), optim=settings.optim_config(settings.planned_steps(len(RECORDS))), seed=0)
     # A random model almost never emits <|im_end|>; making every 8th token a stop token lets
     # most rollouts finish within a few tokens, so both finish reasons occur.
@@ -163,14 +165,12 @@ def test_prompt_stream_epochs_and_state_round_trip():
 
 
 def test_settings_errors_name_the_field():
-    from cascade.errors import CascadeError
-
-    with pytest.raises(CascadeError, match="group_size"):
-        GRPOSettings(group_size=1)
-    with pytest.raises(CascadeError, match="unknown"):
-        GRPOSettings.from_mapping({"grop_size": 8}, source="recipe.yaml")
-    with pytest.raises(CascadeError, match="loss_agg"):
-        GRPOSettings.from_mapping({"loss_agg": "sum"})
+    with pytest.raises(ValidationError, match="group_size"):
+        grpo_stage(group_size=1)
+    with pytest.raises(ValidationError, match="grop_size"):
+        grpo_stage(grop_size=8)
+    with pytest.raises(ValidationError, match="loss_agg"):
+        grpo_stage(loss_agg="sum")
 
 
 def test_ppo_epochs_reuse_the_rollouts_with_a_clipped_ratio(tiny_model_dir, tmp_path):
@@ -205,7 +205,7 @@ def test_reward_shaping_feeds_the_advantages_not_the_logged_rewards(tiny_model_d
     assert all(-1.0 < v < 1.0 for v in shaped) and shaped != raw
     (row,) = read_metrics(tmp_path / "shaped")
     assert row["reward_mean"] == pytest.approx(sum(raw) / len(raw))
-    with pytest.raises(CascadeError, match="group_tanh"):
+    with pytest.raises(ValidationError, match="group_tanh"):
         small_settings(reward_shaping="tanh")
 
 

@@ -36,8 +36,8 @@ def test_loads_and_plans_offline(name, no_network):
     plans = recipe.plan()
     assert [p.name for p in plans] == ORDER
     assert [p.parent for p in plans] == ["base", *ORDER[:-1]]
-    # Hub data is never counted (or downloaded): max_steps, an upper bound where epochs also apply.
-    assert all(p.how == "max_steps" or p.how.startswith("max_steps, an upper bound: hub dataset") for p in plans)
+    # Hub data is never counted (or downloaded): every stage sets max_steps, which wins over epochs.
+    assert all(p.how in ("max_steps", "max_steps (wins over epochs)") for p in plans)
     assert recipe.base_model == "Qwen/Qwen3-8B-Base"
 
 

@@ -7,15 +7,15 @@ import math
 
 import pytest
 import torch
+from pydantic import ValidationError
+from stage_helpers import rm_stage
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from cascade.data.heldout import heldout_count
 from cascade.data.records import PreferencePair
 from cascade.engine.local import LocalEngine
-from cascade.errors import CascadeError
 from cascade.trainers.rm import (
     BradleyTerryLoss,
-    RMSettings,
     encode_pair,
     pair_batch,
     reward_model_text,
@@ -78,7 +78,7 @@ def test_train_rm_writes_a_loadable_sequence_classifier(tiny_model_dir, tmp_path
     assert "score.weight" not in "".join(capfd.readouterr()) + caplog.text
     assert not [w for w in recwarn if "did not load fully" in str(w.message)]
     before = {k: v.clone() for k, v in engine.model.state_dict().items()}
-    cfg = RMSettings(lr=1e-3, batch_size=2, grad_accum=2, heldout_fraction=0.34, max_seq_len=512)
+    cfg = rm_stage(lr=1e-3, batch_size=2, grad_accum=2, heldout_fraction=0.34, max_seq_len=512)
     summary = train_rm(engine, PAIRS, cfg, tmp_path, progress=False)
 
     assert summary["heldout_pairs"] == 2 and summary["pairs"] == 4 and summary["step"] == 2
@@ -134,7 +134,6 @@ def test_train_rm_writes_a_loadable_sequence_classifier(tiny_model_dir, tmp_path
 
 def test_rm_needs_a_score_head_and_sane_settings(tiny_model_dir, tmp_path):
     with pytest.raises(RuntimeError, match="head='score'"):
-        train_rm(LocalEngine(str(tiny_model_dir), device="cpu"), PAIRS, RMSettings(), tmp_path, progress=False)
-    with pytest.raises(CascadeError) as info:
-        RMSettings(heldout_fraction=1.0)
-    assert info.value.field == "heldout_fraction"
+        train_rm(LocalEngine(str(tiny_model_dir), device="cpu"), PAIRS, rm_stage(), tmp_path, progress=False)
+    with pytest.raises(ValidationError, match="heldout_fraction"):
+        rm_stage(heldout_fraction=1.0)

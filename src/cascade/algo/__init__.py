@@ -5,7 +5,7 @@ torch, so import it explicitly (``from cascade.algo.losses import ...``) where t
 """
 
 from cascade.algo.advantages import GroupAdvantages, group_advantages, group_slices, repeat_for_groups
-from cascade.algo.curriculum import SubStage, advance_substage, parse_curriculum
+from cascade.algo.curriculum import advance_substage
 from cascade.algo.filters import (
     apply_overlong,
     classify_group,
@@ -19,9 +19,7 @@ __all__ = [
     "group_advantages",
     "group_slices",
     "repeat_for_groups",
-    "SubStage",
     "advance_substage",
-    "parse_curriculum",
     "apply_overlong",
     "classify_group",
     "epoch_pool",

@@ -39,7 +39,7 @@ from typing import Any
 
 from cascade.cluster.verl_data import verl_chat_template
 from cascade.cluster.verl_reward import BATCH_REWARDS
-from cascade.config.recipe import GRPOStage, Recipe, SubStage
+from cascade.config.recipe import GRPOStage, Recipe, StepKnobs
 from cascade.errors import CascadeError
 from cascade.verifiers.rewards import truncated_reward
 from cascade.pipeline.runner import RunLayout
@@ -90,33 +90,12 @@ def stage_phases(stage: GRPOStage) -> list[VerlPhase]:
     return phases
 
 
-@dataclass(frozen=True)
-class _Knobs:
-    """The sampling knobs of one phase: the stage's, overridden by its sub-stage."""
-
-    max_response_len: int
-    max_prompt_len: int
-    temperature: float
-    overlong_filter: bool
-
-
-def _knobs(stage: GRPOStage, substage: str | None) -> _Knobs:
-    sub: SubStage | None = None
-    if substage is not None:
-        sub = next((s for s in stage.curriculum if s.name == substage), None)
-        if sub is None:
-            known = ", ".join(s.name for s in stage.curriculum) or "(no curriculum)"
-            message = f"stage '{stage.name}' has no sub-stage '{substage}'; sub-stages: {known}"
-            raise CascadeError(message, field="substage")
-    elif stage.curriculum:
-        names = ", ".join(s.name for s in stage.curriculum)
-        raise CascadeError(f"stage '{stage.name}' has a curriculum: name one sub-stage ({names})", field="substage")
-
-    def pick(key: str) -> Any:
-        value = getattr(sub, key) if sub is not None else None
-        return getattr(stage, key) if value is None else value
-
-    return _Knobs(pick("max_response_len"), pick("max_prompt_len"), pick("temperature"), pick("overlong_filter"))
+def _knobs(stage: GRPOStage, substage: str | None) -> StepKnobs:
+    """The phase's knobs, from the same method the local trainer reads."""
+    try:
+        return stage.substage_knobs(substage)
+    except ValueError as exc:
+        raise CascadeError(str(exc), field="substage") from None
 
 
 def require_grpo(stage: Any) -> GRPOStage:

@@ -17,7 +17,8 @@ With no RECIPE it runs the built-in `tiny` recipe: a tiny model and the toy worl
 EPILOG = """\
 examples:
   cascade run                                   the built-in tiny cascade -> runs/tiny
-  cascade run --dry-run                         validate it and print the plan
+  cascade run --dry-run                         validate the recipe, its stages and the first rows
+                                                of every data file and eval set; print the plan
   cascade run my-recipe.yaml --out runs/exp1    your own recipe
   cascade run --resume                          continue after a crash or Ctrl-C
   cascade run --resume --rerun-changed          also redo stages whose settings or data changed
@@ -48,7 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--until", metavar="NAME", help="stop after this stage")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. stages.<name>.lr=1e-5 (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="validate the recipe and its data, print the plan, train nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate the recipe, build every stage's trainer inputs, read the first rows of every "
+                        "local data source and eval set (every bad field named), print the plan and each stage's "
+                        "knobs; train nothing")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (one line per stage only)")
     cluster = p.add_argument_group("cluster (--engine verl; docs/cluster.md)")
@@ -77,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from cascade.config import load_recipe
+    from cascade.pipeline.preflight import preflight
     from cascade.pipeline.runner import RunOptions, check_recipe, run_recipe
 
     console = Console()
@@ -84,9 +89,13 @@ def run(args: argparse.Namespace) -> int:
     recipe_file = args.recipe if Path(args.recipe).exists() else f"<packaged recipe {args.recipe}>"
     if args.dry_run:
         warnings = check_recipe(recipe, recipe_file, missing_files_ok=True)
-        print_plan(recipe, console, args.out)
+        checked = preflight(recipe, recipe_file)
+        print_plan(recipe, console, args.out, args.device, getattr(args, "engine", "local"))
         for w in warnings:
-            console.print(f"[yellow]warning[/yellow]: {w} (needed before a real run)")
+            console.print(f"[yellow]warning[/yellow]: {w} (needed before a real run)", highlight=False)
+        for note in checked.notes:
+            console.print(f"note: {note}", highlight=False, markup=False)
+        checked.raise_if_any()
         verdict = (f"the recipe is valid, but {len(warnings)} local data file(s) are missing" if warnings
                    else "the recipe and its data are valid")
         console.print(f"{verdict}; nothing was trained (--dry-run)")
@@ -126,8 +135,10 @@ def cluster_runner(args: argparse.Namespace):
     return stage_runner(settings)
 
 
-def print_plan(recipe, console, out) -> None:
+def print_plan(recipe, console, out, device: str = "auto", engine: str = "local") -> None:
     from rich.table import Table
+
+    from cascade.pipeline.preflight import engine_text, stage_knobs
 
     table = Table(title=f"recipe {recipe.name}: {len(recipe.stages)} stages -> {out or recipe.output_dir}")
     for col in ("#", "stage", "kind", "starts from", "steps (est.)", "how", "eval after"):
@@ -137,6 +148,13 @@ def print_plan(recipe, console, out) -> None:
         evals = "-" if stage.kind == "rm" else ", ".join(recipe.eval_suites_for(plan.name)) or "-"
         table.add_row(str(i), plan.name, plan.kind, plan.parent, plan.steps_text, plan.how, evals)
     console.print(table)
+    knobs = Table(title=f"main knobs (engine: {engine_text(device, engine)})")
+    for col in ("stage", "lr", "batch", "group", "lengths", "sub-stages"):
+        knobs.add_column(col)
+    for stage in recipe.stages:
+        row = stage_knobs(stage)
+        knobs.add_row(stage.name, row["lr"], row["batch"], row["group"], row["lengths"], row["sub-stages"])
+    console.print(knobs)
     console.print("stage graph:")
     for stage in recipe.stages:
         uses = f"  (reward model: {stage.reward_model})" if getattr(stage, "reward_model", None) else ""

@@ -38,9 +38,16 @@ def packaged_recipe_names() -> list[str]:
 
 def read_recipe_text(source: str | Path) -> tuple[str, str]:
     """``(yaml text, label for errors)`` of a recipe file or a packaged recipe name."""
+    return _read_recipe(source)[:2]
+
+
+def _read_recipe(source: str | Path) -> tuple[str, str, Path | None]:
+    """``(yaml text, label, folder that relative data paths resolve against)``; packaged
+    recipes have no folder (their relative paths, and those of overrides, are the current
+    directory's)."""
     path = Path(source).expanduser()
     if path.is_file():
-        return decode_recipe(path.read_bytes(), str(source)), str(source)
+        return decode_recipe(path.read_bytes(), str(source)), str(source), path.parent
     text_source = str(source)
     if text_source.endswith(RECIPE_SUFFIXES) or "/" in text_source or path.exists():
         raise CascadeError("no such recipe file", file=text_source)
@@ -50,7 +57,7 @@ def read_recipe_text(source: str | Path) -> tuple[str, str]:
         except ModuleNotFoundError:
             break
         if resource.is_file():
-            return resource.read_text(encoding="utf-8"), f"{PACKAGED_RECIPES}:{text_source}{suffix}"
+            return resource.read_text(encoding="utf-8"), f"{PACKAGED_RECIPES}:{text_source}{suffix}", None
     names = ", ".join(packaged_recipe_names()) or "(none installed)"
     raise CascadeError(f"no recipe file or packaged recipe named '{text_source}'; packaged recipes: {names}")
 
@@ -68,16 +75,59 @@ def decode_recipe(raw: bytes, label: str) -> str:
 
 def load_recipe(source: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """A validated Recipe from a YAML path or packaged recipe name, with ``--set``
-    overrides (``stages.<stage>.<key>=<value>`` or ``<key>[.<key>...]=<value>``) applied."""
-    text, label = read_recipe_text(source)
+    overrides (``stages.<stage>.<key>=<value>`` or ``<key>[.<key>...]=<value>``) applied.
+
+    Relative data and eval paths written in a recipe file resolve against the file's folder
+    (the recipe and its data travel together); paths given with ``--set`` resolve against the
+    current directory, like any other command-line path."""
+    text, label, folder = _read_recipe(source)
     data, lines = load_yaml_with_lines(text, label)
     if not isinstance(data, dict):
         raise CascadeError(f"a recipe is a YAML mapping (name, base_model, stages, ...), got {type(data).__name__}", file=label, line=1)
     overridden = apply_overrides(data, overrides, label)
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise _recipe_error(exc, data, lines, overridden, label) from None
+    if folder is not None:
+        _resolve_paths(recipe, folder, tuple(overridden))
+    return recipe
+
+
+def _resolve_paths(recipe: Recipe, folder: Path, overridden: tuple[RawPath, ...]) -> None:
+    """Join every relative local path the recipe file wrote (not an override's) onto
+    ``folder``, in place."""
+
+    def from_override(prefix: RawPath, index: int) -> bool:
+        # set by --set: the list (or a container above it), this item, its path, or the path
+        # of the one-source mapping form (`data.path=...`)
+        return any(key[: len(prefix)] == prefix[: len(key)]
+                   and key[len(prefix):] in ((), (index,), (index, "path"), ("path",))
+                   for key in overridden)
+
+    def resolve(value: str) -> str:
+        path = Path(value).expanduser()
+        return value if path.is_absolute() else str(folder / path)
+
+    for i, stage in enumerate(recipe.stages):
+        groups: list[tuple[RawPath, list[Any]]] = [(("stages", i, "data"), stage.data)]
+        sampled = getattr(stage, "sampled_pairs", None)
+        if sampled is not None:
+            groups.append((("stages", i, "sampled_pairs", "data"), sampled.data))
+        for prefix, sources in groups:
+            for j, src in enumerate(sources):
+                if src.path is not None and not from_override(prefix, j):
+                    src.path = resolve(src.path)
+    for suite, sets in recipe.eval.items():
+        for j, es in enumerate(sets):
+            if es.path is not None and not from_override(("eval", suite), j) and not _hub_path(es.path):
+                es.path = resolve(es.path)
+
+
+def _hub_path(value: str) -> bool:
+    from cascade.data.hub import is_hub_id
+
+    return is_hub_id(value)
 
 
 # ---------------------------------------------------------------- overrides

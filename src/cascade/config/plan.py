@@ -1,10 +1,10 @@
 """What a recipe will do, before anything runs: the table ``--dry-run`` prints.
 
-Steps are estimated from ``max_steps``, or from ``epochs x rows / batch_size`` when every
+Steps are ``max_steps`` when it is set (it wins over ``epochs``, the Hugging Face
+convention, exactly as the trainers count), else ``epochs x rows / batch_size`` when every
 data source can be counted: a local file, or a toy-world generator (the world of the
-recipe's seed is built in memory to count it, about 0.3 s); a stage with both ends at
-whichever comes first. Otherwise the estimate is unknown, or ``max_steps`` as an upper
-bound, with the reason.
+recipe's seed is built in memory to count it, about 0.3 s). Otherwise the estimate is
+unknown, with the reason.
 """
 
 from __future__ import annotations
@@ -52,19 +52,16 @@ def plan_recipe(recipe: "Recipe") -> list[StagePlan]:
 
 
 def _estimate_steps(stage: "SFTStage | RMStage | GRPOStage", seed: int) -> tuple[int | None, str]:
+    if stage.max_steps is not None:  # wins over epochs, in the trainers too
+        return stage.max_steps, "max_steps" if stage.epochs is None else "max_steps (wins over epochs)"
+    assert stage.epochs is not None
     epoch_steps: int | None = None
-    why_unknown = ""
-    if stage.epochs is not None:
-        rows, why_unknown = _count_rows(stage.data, seed)
-        if rows is not None:
-            if stage.kind == "rm":  # the trainer splits whole pairs
-                rows = round(rows)
-                rows -= heldout_count(rows, stage.heldout_fraction)
-            epoch_steps = stage.epochs * max(1, math.ceil(rows / stage.batch_size))  # as the trainers count
-    if stage.max_steps is not None and (epoch_steps is None or stage.max_steps <= epoch_steps):
-        if epoch_steps is None and stage.epochs is not None:  # the epochs might end it sooner
-            return stage.max_steps, f"max_steps, an upper bound: {why_unknown}"
-        return stage.max_steps, "max_steps"
+    rows, why_unknown = _count_rows(stage.data, seed)
+    if rows is not None:
+        if stage.kind == "rm":  # the trainer splits whole pairs
+            rows = round(rows)
+            rows -= heldout_count(rows, stage.heldout_fraction)
+        epoch_steps = stage.planned_steps(math.ceil(rows))  # as the trainers count
     if epoch_steps is not None:
         unit = {"grpo": "prompts", "sft": "sequences", "rm": "pairs"}[stage.kind]
         how = f"{stage.epochs} epoch(s) x {rows:g} {unit} / batch {stage.batch_size}"

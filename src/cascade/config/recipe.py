@@ -11,13 +11,18 @@ model that raised it, so the loader can point at the right YAML line.
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Annotated, Any, Literal, Union
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from cascade.config.plan import StagePlan, plan_recipe
 from cascade.data.hub import is_hub_id, load_dataset_source
+
+if TYPE_CHECKING:
+    from cascade.engine.optim import OptimConfig
 
 # Stage and suite names appear in `--set stages.<name>.<key>=...` and in folder names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
@@ -110,6 +115,9 @@ class DataSource(_Config):
     # SFT sources: which assistant turns carry loss, "all" or "final", for every record of the
     # source; None: each record's own `train_turns`, else DEFAULT_TRAIN_TURNS ("all").
     train_turns: Literal["all", "final"] | None = None
+    # The layout of the rows: `records` (cascade's schema) or a published dataset's layout
+    # (cascade.data.adapters); None: detected from the first row where that is unambiguous.
+    format: str | None = None
 
     @model_validator(mode="after")
     def _one_origin(self) -> "DataSource":
@@ -120,7 +128,14 @@ class DataSource(_Config):
             raise PathError(("name",), "'name' (a hub dataset config) needs 'hub'")
         if self.split is not None and self.path is not None:
             raise PathError(("split",), "'split' applies to hub and generator sources, not to a local file")
+        if self.format is not None and self.generator is not None:
+            raise PathError(("format",), "'format' applies to path and hub sources; a generator writes records")
         return self
+
+    @property
+    def where(self) -> str:
+        """The file, hub id or generator this source reads."""
+        return self.path or self.hub or self.generator or ""
 
     def load(self, kind: str) -> list[Any]:
         """The validated records of a ``path`` or ``hub`` source (generators are built by
@@ -128,7 +143,7 @@ class DataSource(_Config):
         if self.generator is not None:
             raise ValueError(f"generator source '{self.generator}' is built by the pipeline, not loaded")
         source = self.path if self.path is not None else self.hub
-        return load_dataset_source(source, kind, split=self.split, name=self.name, limit=self.limit)
+        return load_dataset_source(source, kind, split=self.split, name=self.name, limit=self.limit, fmt=self.format)
 
 
 def _data_sources(value: Any) -> Any:
@@ -148,23 +163,38 @@ def _data_sources(value: Any) -> Any:
 
 
 class EvalSet(_Config):
-    """One benchmark run after a stage: data, verifier, mode(s) and sampling."""
+    """One benchmark run after a stage: data, verifier, mode(s) and sampling.
+
+    The data is a registered benchmark (``benchmark: aime25``: the loader, windows, verifier
+    and protocol defaults of ``cascade eval``; ``path`` then points at its file, else the
+    file is found under ``$CASCADE_DATA_DIR`` as for ``cascade eval``), a file of prompt
+    records or a published layout (``path``, with ``format``), or a generator."""
 
     name: Name
-    path: str | None = None  # a local file or a hub id of prompt records
+    benchmark: str | None = None  # a name in the `cascade eval` registry (cascade.eval.benchmarks)
+    path: str | None = None  # a local file or a hub id of prompt records (or the benchmark's file)
+    format: str | None = None  # layout of a `path` that is not a benchmark (see DataSource.format)
     generator: str | None = None  # or data the pipeline builds (toy world)
     verifier: str | None = None  # None: each record's own `verifier` field
-    modes: Literal["think", "no_think", "both"] = "think"
-    k: int = Field(default=1, ge=1)  # samples per prompt (avg@k, pass@k)
-    max_new_tokens: int = Field(default=4096, gt=0)
+    # None: the benchmark's protocol (mode, k, budget), or think / 1 / 4096 for other sets.
+    modes: Literal["think", "no_think", "both"] | None = None
+    k: int | None = Field(default=None, ge=1)  # samples per prompt (avg@k, pass@k)
+    max_new_tokens: int | None = Field(default=None, gt=0)
     n: int | None = Field(default=None, gt=0)  # first n prompts; None: all
     temperature: float = Field(default=0.6, ge=0)  # paper eval protocol: t 0.6, top-p 0.95
     top_p: float = Field(default=0.95, gt=0, le=1)
 
     @model_validator(mode="after")
     def _one_origin(self) -> "EvalSet":
-        if (self.path is None) == (self.generator is None):
-            raise PathError((), "give exactly one of path or generator")
+        if self.benchmark is not None:
+            if self.generator is not None:
+                raise PathError(("generator",), "give benchmark (with an optional path to its file) or generator, not both")
+            if self.format is not None:
+                raise PathError(("format",), "a benchmark's file is read by its own loader; 'format' is for other files")
+        elif (self.path is None) == (self.generator is None):
+            raise PathError((), "give exactly one of benchmark, path or generator")
+        if self.format is not None and self.generator is not None:
+            raise PathError(("format",), "'format' applies to a path; a generator writes records")
         return self
 
 
@@ -200,18 +230,50 @@ class _StageBase(_Config):
     # The model's RoPE scaling from this stage on (written into its checkpoint's config.json);
     # None: the parent's (Recipe.rope_scaling_for).
     rope_scaling: RopeScaling | None = None
+    keep_checkpoints: int = Field(default=2, ge=1)  # newest checkpoints kept in the stage folder
 
     @field_validator("data", mode="before")
     @classmethod
     def _normalize_data(cls, value: Any) -> Any:
         return _data_sources(value)
 
+    @property
+    def train_seed(self) -> int:
+        """The seed the trainer uses (``Recipe.resolved_stage`` fills it from the recipe's)."""
+        return 0 if self.seed is None else self.seed
+
+    def planned_steps(self, num_examples: int) -> int:
+        """Optimizer updates this stage plans over ``num_examples`` examples (sequences, pairs).
+
+        ``max_steps`` wins over ``epochs`` when both are set (the Hugging Face Trainer's
+        convention): the data is cycled, or cut short, to exactly ``max_steps`` updates.
+        Otherwise ``epochs`` passes, the last batch of each epoch possibly smaller."""
+        if self.max_steps is not None:
+            return self.max_steps
+        assert self.epochs is not None  # the schema requires one of the two
+        return self.epochs * max(1, math.ceil(num_examples / self.batch_size))
+
+    def optim_config(self, planned_steps: int) -> "OptimConfig":
+        """AdamW + schedule; the horizon defaults to the updates this stage plans."""
+        from cascade.engine.optim import OptimConfig
+
+        return OptimConfig(
+            lr=self.lr,
+            min_lr=self.min_lr,
+            weight_decay=self.weight_decay,
+            betas=self.adam_betas,
+            warmup_steps=self.warmup_steps,
+            scheduler=self.scheduler,
+            horizon_steps=self.scheduler_horizon or planned_steps,
+            max_grad_norm=self.max_grad_norm,
+        )
+
     @model_validator(mode="after")
     def _common_checks(self) -> "_StageBase":
         if self.parent is not None and re.match(NAME_PATTERN, self.parent) is None:
             raise PathError(("parent",), f"'{self.parent}' is not a stage name")
         if self.max_steps is None and self.epochs is None:
-            raise PathError(("max_steps",), "set max_steps or epochs (or both: whichever ends first)")
+            raise PathError(("max_steps",), "set max_steps or epochs (both: max_steps decides)")
         if self.min_lr > self.lr:
             raise PathError(("min_lr",), f"min_lr ({self.min_lr}) is above lr ({self.lr})")
         if self.batch_size % self.grad_accum:
@@ -224,11 +286,19 @@ class SFTStage(_StageBase):
     lr: float = Field(default=5e-5, gt=0)  # paper SFT stage 1 (stage 2: 2e-5)
     batch_size: int = Field(default=256, gt=0)
     epochs: int | None = Field(default=1, gt=0)
-    max_seq_len: int = Field(default=16384, gt=0)
+    max_seq_len: int = Field(default=16384, ge=2)
     packing: bool = False
     # Which modes to train on: both (parallel think + instruct targets, the unified model),
     # think only (a thinking model drops the instruct halves), or no_think only.
     mode_mix: Literal["both", "think", "no_think"] = "both"
+
+    @field_validator("packing")
+    @classmethod
+    def _no_packing(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("packing is not supported; the SFT trainer length-buckets instead "
+                             "(packed rows would attend across conversations)")
+        return value
 
 
 class SampledPairs(_Config):
@@ -261,7 +331,7 @@ class RMStage(_StageBase):
     lr: float = Field(default=2e-6, gt=0)
     batch_size: int = Field(default=256, gt=0)
     epochs: int | None = Field(default=1, gt=0)  # longer was worse in the paper
-    max_seq_len: int = Field(default=4096, gt=0)
+    max_seq_len: int = Field(default=4096, ge=2)
     heldout_fraction: float = Field(default=0.05, ge=0, lt=1)
     sampled_pairs: SampledPairs | None = None  # add pairs rated from the parent policy's replies
 
@@ -302,6 +372,17 @@ JudgeSpec = Union[Literal["lexical"], JudgeEndpoint]
 REWARDS_WITH_JUDGE = ("swe",)
 
 
+@dataclass(frozen=True)
+class StepKnobs:
+    """The knobs of a GRPO stage that a curriculum sub-stage may change, as in force there."""
+
+    substage: str  # "main" for a stage without curriculum
+    max_response_len: int
+    max_prompt_len: int
+    temperature: float
+    overlong_filter: bool
+
+
 class SubStage(_Config):
     """One step of a length curriculum; unset knobs keep the stage's value. Every entry but
     the last ends by ``until_step`` (stage steps done) or ``until_truncated_below`` (share of
@@ -338,8 +419,8 @@ class GRPOStage(_StageBase):
     reward_shaping: Literal["none", "group_tanh"] = "none"  # group_tanh: tanh(group z-score), for weak RMs
     entropy_coef: float = Field(default=0.0, ge=0)
     ppo_epochs: int = Field(default=1, ge=1)  # 1: strict on-policy, importance ratio exactly 1
-    clip_low: float = Field(default=0.2, gt=0, lt=1)
-    clip_high: float = Field(default=0.2, gt=0)
+    clip_low: float = Field(default=0.2, ge=0, lt=1)
+    clip_high: float = Field(default=0.2, ge=0)
     dynamic_filter: bool = False
     max_filter_tries: int = Field(default=3, ge=1)
     epoch_filter: bool = False
@@ -347,6 +428,12 @@ class GRPOStage(_StageBase):
     readd_prob_all_wrong: float = Field(default=0.10, ge=0, le=1)
     adv_eps: float = Field(default=1e-6, gt=0)
     curriculum: list[SubStage] = Field(default_factory=list)
+    # Trainer knobs the paper does not state. generation_chunks > 1 overlaps scoring of chunk
+    # k with generation of chunk k+1. on_policy_tol is the largest mean |training logp -
+    # sampler logp| per token allowed at temperature 1 on the on-policy update: float noise is
+    # ~1e-6 in fp32 and ~1e-2 in bf16, a misaligned token or mask is several nats.
+    generation_chunks: int = Field(default=2, ge=1)
+    on_policy_tol: float = Field(default=0.05, gt=0)
 
     @model_validator(mode="after")
     def _grpo_checks(self) -> "GRPOStage":
@@ -361,6 +448,40 @@ class GRPOStage(_StageBase):
                                         f"(this stage's reward: {self.reward})")
         self._check_curriculum()
         return self
+
+    def planned_steps(self, num_examples: int) -> int:
+        """Updates this stage plans over ``num_examples`` prompts: ``max_steps`` when set
+        (it wins over ``epochs``), else ``epochs`` passes; the prompt stream fills a batch
+        across an epoch boundary, so the passes share their last batch."""
+        if self.max_steps is not None:
+            return self.max_steps
+        assert self.epochs is not None
+        return max(1, -(-num_examples * self.epochs // self.batch_size))
+
+    def substage_knobs(self, substage: str | None) -> "StepKnobs":
+        """The sampling knobs in force in one curriculum sub-stage (by name; None: a stage
+        without curriculum): the sub-stage's value where it sets one, else the stage's. The
+        local trainer and the verl adapter both read them here."""
+        if substage is None:
+            if self.curriculum:
+                names = ", ".join(s.name for s in self.curriculum)
+                raise ValueError(f"stage '{self.name}' has a curriculum: name one sub-stage ({names})")
+            return StepKnobs("main", self.max_response_len, self.max_prompt_len, self.temperature, self.overlong_filter)
+        sub = next((s for s in self.curriculum if s.name == substage), None)
+        if sub is None:
+            known = ", ".join(s.name for s in self.curriculum) or "(no curriculum)"
+            raise ValueError(f"stage '{self.name}' has no sub-stage '{substage}'; sub-stages: {known}")
+
+        def pick(key: str) -> Any:
+            value = getattr(sub, key)
+            return getattr(self, key) if value is None else value
+
+        return StepKnobs(sub.name, pick("max_response_len"), pick("max_prompt_len"), pick("temperature"),
+                         pick("overlong_filter"))
+
+    def substage_name(self, index: int) -> str | None:
+        """The name of curriculum entry ``index`` (None: no curriculum)."""
+        return self.curriculum[index].name if self.curriculum else None
 
     def _check_curriculum(self) -> None:
         seen: set[str] = set()
@@ -478,6 +599,10 @@ class Recipe(_Config):
     def stage_seed(self, name: str) -> int:
         seed = self.stage(name).seed
         return self.seed if seed is None else seed
+
+    def resolved_stage(self, name: str) -> SFTStage | RMStage | GRPOStage:
+        """The stage as its trainer takes it: the seed filled in from the recipe's."""
+        return self.stage(name).model_copy(update={"seed": self.stage_seed(name)})
 
     def plan(self) -> list[StagePlan]:
         """Per stage: name, kind, parent and estimated steps (see ``cascade.config.plan``)."""

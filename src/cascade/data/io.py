@@ -22,7 +22,7 @@ from typing import IO, Any, Iterable, Iterator, Mapping
 from pydantic import BaseModel, ValidationError
 
 from cascade.data.records import RecordKind, record_model
-from cascade.data.validation import first_error, format_path, more_suffix
+from cascade.data.validation import every_error, format_path
 from cascade.errors import CascadeError
 
 JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
@@ -231,12 +231,13 @@ def _iter_parquet_rows(path: Path) -> Iterator[tuple[RowPlace, dict[str, Any]]]:
 
 
 def validate_row(model: type[BaseModel], row: Mapping[str, Any], place: RowPlace) -> BaseModel:
-    """Validate one raw row, turning the first problem into a CascadeError at ``place``."""
+    """Validate one raw row; a bad row is one CascadeError at ``place`` naming every bad field
+    (the first as the error's field, the others in the message)."""
     try:
         return model.model_validate(row)
     except ValidationError as exc:
-        loc, message, _error, count = first_error(exc)
-        raise place.error(message + more_suffix(count), field=format_path(loc) or None) from None
+        loc, message = every_error(exc)
+        raise place.error(message, field=format_path(loc) or None) from None
 
 
 def iter_records(path: str | Path, kind: RecordKind | type[BaseModel]) -> Iterator[BaseModel]:

@@ -66,5 +66,23 @@ def first_error(exc: ValidationError) -> tuple[Loc, str, dict[str, Any], int]:
     return tuple(error["loc"]), describe(error), error, len(errors)
 
 
+def every_error(exc: ValidationError) -> tuple[Loc, str]:
+    """All errors of ``exc`` as ``(first loc, message)``: the first error's sentence, then
+    ``; field 'x': ...`` for each further one, so a row with three bad fields names all three
+    at once instead of costing three rounds of fix-and-rerun."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    parts = [describe(first)]
+    seen = {(tuple(first["loc"]), parts[0])}
+    for error in errors[1:]:
+        loc, sentence = tuple(error["loc"]), describe(error)
+        if (loc, sentence) in seen:
+            continue
+        seen.add((loc, sentence))
+        where = format_path(loc)
+        parts.append(f"field '{where}': {sentence}" if where else sentence)
+    return tuple(first["loc"]), "; ".join(parts)
+
+
 def more_suffix(count: int) -> str:
     return "" if count <= 1 else f" (and {count - 1} more error{'s' if count > 2 else ''})"

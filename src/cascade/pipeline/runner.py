@@ -146,10 +146,22 @@ def check_recipe(recipe: Recipe, file: str | None = None, *, missing_files_ok: b
                 _missing(f"data file not found: {source.path}", f"{where}.path", file, missing_files_ok, warnings)
     for suite, sets in recipe.eval.items():
         for i, es in enumerate(sets):
-            if es.generator is not None:
-                _check_generator(es.generator, f"eval.{suite}[{i}].generator", file)
+            where = f"eval.{suite}[{i}]"
+            if es.benchmark is not None:
+                bench = _check_benchmark(es.benchmark, f"{where}.benchmark", file)
+                target = Path(es.path) if es.path else None
+                if target is None:
+                    from cascade.eval.benchmarks import resolve_data_dir
+
+                    target = resolve_data_dir(None) / bench.default_path
+                if not target.exists():
+                    _missing(f"benchmark data for '{es.benchmark}' not found: {target} (set path, or "
+                             "$CASCADE_DATA_DIR to a folder laid out like the benchmark data)",
+                             f"{where}.path", file, missing_files_ok, warnings)
+            elif es.generator is not None:
+                _check_generator(es.generator, f"{where}.generator", file)
             elif es.path is not None and not _is_hub(es.path) and not Path(es.path).exists():
-                _missing(f"eval data not found: {es.path}", f"eval.{suite}[{i}].path", file, missing_files_ok, warnings)
+                _missing(f"eval data not found: {es.path}", f"{where}.path", file, missing_files_ok, warnings)
             if es.verifier is not None:
                 _check_verifier(es.verifier, f"eval.{suite}[{i}].verifier", file)
     return warnings
@@ -190,6 +202,14 @@ def _check_verifier(name: str, where: str, file: str | None) -> None:
 
     if name not in registered_names():
         raise CascadeError(f"unknown verifier '{name}'; known: {', '.join(registered_names())}", file=file, field=where)
+
+
+def _check_benchmark(name: str, where: str, file: str | None) -> Any:
+    from cascade.eval.benchmarks import BENCHMARKS
+
+    if name not in BENCHMARKS:
+        raise CascadeError(f"unknown benchmark '{name}'; known: {', '.join(BENCHMARKS)}", file=file, field=where)
+    return BENCHMARKS[name]
 
 
 def _check_generator(spec: str, where: str, file: str | None) -> None:
@@ -258,9 +278,10 @@ def load_sources(data: list[DataSource], root: Path, kind: str) -> tuple[list[An
     for source in data:
         where = source_file(source, root)
         if source.hub:
-            records = load_dataset_source(source.hub, kind, split=source.split, name=source.name, limit=source.limit)
+            records = load_dataset_source(source.hub, kind, split=source.split, name=source.name, limit=source.limit,
+                                          fmt=source.format)
         else:
-            records = load_dataset_source(where, kind, limit=source.limit)
+            records = load_dataset_source(where, kind, limit=source.limit, fmt=source.format)
         if kind == "sft" and source.train_turns is not None:
             # The recipe's choice for the source wins over what its records say.
             records = [r.model_copy(update={"train_turns": source.train_turns}) for r in records]
@@ -306,11 +327,13 @@ def changed_stage_error(stage: Any, manifest: dict[str, Any], changes: list[Diff
 # ---------------------------------------------------------------- one stage
 
 
-def stage_settings(stage: Any, seed: int) -> dict[str, Any]:
-    skip = {"name", "kind", "parent", "data", "eval", "mode_mix", "sampled_pairs", "rope_scaling", "judge"}
-    values = stage.model_dump(exclude=skip, exclude_none=True)
-    values["seed"] = seed
-    return values
+def trainer_stage(recipe: Recipe, name: str, layout: RunLayout) -> SFTStage | RMStage | GRPOStage:
+    """The typed stage its trainer takes: the recipe's, with the seed filled in and a reward
+    model named by stage turned into that stage's checkpoint path."""
+    stage = recipe.resolved_stage(name)
+    if isinstance(stage, GRPOStage) and stage.reward_model in layout.stage_names:
+        stage = stage.model_copy(update={"reward_model": str(layout.output(stage.reward_model))})
+    return stage
 
 
 def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -> dict[str, Any]:
@@ -325,7 +348,7 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
     if not (parent_path / "config.json").exists():
         raise CascadeError(f"parent '{parent}' has no checkpoint at {parent_path}; run it first")
     seed = recipe.stage_seed(stage.name)
-    values = stage_settings(stage, seed)
+    settings = trainer_stage(recipe, stage.name, layout)
     rope_setting = recipe.rope_scaling_for(stage.name)
     rope = rope_setting.as_config() if rope_setting is not None else None
     manifest: dict[str, Any] = {
@@ -339,20 +362,18 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
     started = time.perf_counter()
 
     if isinstance(stage, SFTStage):
-        from cascade.trainers.sft import SFTSettings, train_sft
+        from cascade.trainers.sft import train_sft
 
         records, hashes = load_stage_records(stage, root, "sft")
         if stage.mode_mix != "both":
             records = [r for r in records if getattr(r, "mode", None) == stage.mode_mix]
-        settings = SFTSettings.from_mapping(values)
         engine = build_engine(parent_path, settings, device=opts.device)
         engine.set_rope_scaling(rope)
         summary = train_sft(engine, records, settings, stage_dir, progress=opts.progress)
     elif isinstance(stage, RMStage):
-        from cascade.trainers.rm import RMSettings, train_rm
+        from cascade.trainers.rm import train_rm
 
         records, hashes = load_stage_records(stage, root, "preference")
-        settings = RMSettings.from_mapping(values)
         sampled_summary = None
         if stage.sampled_pairs is not None:
             sampled, sampled_hashes, sampled_summary = _sampled_pairs(stage, parent_path, settings, root,
@@ -364,14 +385,10 @@ def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -
         if sampled_summary is not None:
             summary["sampled_pairs"] = sampled_summary
     else:
-        from cascade.trainers.grpo import GRPOSettings, train_grpo
+        from cascade.trainers.grpo import train_grpo
 
         records, hashes = load_stage_records(stage, root, "prompt")
         rows = [r.model_dump(exclude_none=True) for r in records]
-        if stage.reward_model is not None:
-            values["reward_model"] = str(layout.output(stage.reward_model)) if stage.reward_model in layout.stage_names \
-                else stage.reward_model
-        settings = GRPOSettings.from_mapping(values)
         engine = build_engine(parent_path, settings, device=opts.device)
         engine.set_rope_scaling(rope)
         engine.configure_optimizer(settings.optim_config(settings.planned_steps(len(rows))))
@@ -502,13 +519,11 @@ def evaluate_stage(recipe: Recipe, stage_name: str, engine: Any, layout: RunLayo
     engine.generation_batch_size = max(training_batch, EVAL_GENERATION_BATCH)
     try:
         for es in sets:
-            records = _eval_records(es, layout.root)
-            bench = Benchmark(es.name, es.verifier or "", lambda _p, r=records: r, "", k=es.k,
-                              max_tokens=es.max_new_tokens, mode="think")
-            settings = EvalSettings(temperature=es.temperature, top_p=es.top_p, max_tokens=es.max_new_tokens,
-                                    mode=es.modes, limit=es.n, seed=recipe.seed,
+            bench, records = eval_set_data(es, layout.root)
+            settings = EvalSettings(temperature=es.temperature, top_p=es.top_p, max_tokens=bench.max_tokens,
+                                    mode=es.modes or "default", limit=es.n, seed=recipe.seed,
                                     batch_size=2 * EVAL_GENERATION_BATCH)
-            merged.update(evaluate(backend, [(bench, es.k)], out, settings=settings, model_name=stage_name,
+            merged.update(evaluate(backend, [(bench, bench.k)], out, settings=settings, model_name=stage_name,
                                    records_for=lambda b, r=records: r, progress=opts.progress))
     finally:
         engine.generation_batch_size = training_batch
@@ -521,15 +536,41 @@ def _eval_scores(metrics: dict[str, Any]) -> dict[str, Any]:
     return {key: metrics.get(key) for key in ("n_prompts", "k", "avg_at_k", "pass_at_k", "stderr", "mean_score")}
 
 
-def _eval_records(es: EvalSet, root: Path) -> list[dict[str, Any]]:
-    from cascade.data.hub import load_dataset_source
+# Protocol of an eval set that is not a registered benchmark (docs/recipes.md).
+PLAIN_EVAL_K, PLAIN_EVAL_TOKENS, PLAIN_EVAL_MODE = 1, 4096, "think"
 
-    where = str(generated_path(root, es.generator)) if es.generator else es.path
-    rows = [r.model_dump(exclude_none=True) for r in load_dataset_source(where, "prompt")]
+
+def eval_set_data(es: EvalSet, root: Path) -> tuple[Any, list[dict[str, Any]]]:
+    """The benchmark (named after the eval set, with the set's k, budget and mode) and its
+    prompt records. A ``benchmark:`` set is read by the registry's loader, as ``cascade
+    eval`` reads it (its windows, verifier and protocol defaults); other sets are prompt
+    records, the ``prompt`` shorthand turned into ``messages``."""
+    from dataclasses import replace
+
+    from cascade.data.hub import load_dataset_source
+    from cascade.data.records import record_messages
+    from cascade.eval.benchmarks import get_benchmark
+    from cascade.eval.benchmarks.base import Benchmark
+
+    if es.benchmark is not None:
+        registered = get_benchmark(es.benchmark)
+        rows = registered.load(path=es.path) if es.path else registered.load()
+        bench = replace(registered, name=es.name, k=es.k or registered.k,
+                        max_tokens=es.max_new_tokens or registered.max_tokens)
+    else:
+        where = str(generated_path(root, es.generator)) if es.generator else es.path
+        rows = []
+        for record in load_dataset_source(where, "prompt", fmt=es.format):
+            row = record.model_dump(exclude_none=True)
+            row["messages"] = record_messages(record)  # the eval runner reads messages only
+            row.pop("prompt", None)
+            rows.append(row)
+        bench = Benchmark(es.name, es.verifier or "", lambda _path, r=rows: r, "", k=es.k or PLAIN_EVAL_K,
+                          max_tokens=es.max_new_tokens or PLAIN_EVAL_TOKENS, mode=PLAIN_EVAL_MODE)
     if es.verifier:
         for r in rows:
             r["verifier"] = es.verifier
-    return rows
+    return bench, rows
 
 
 # ---------------------------------------------------------------- the whole recipe
@@ -574,6 +615,11 @@ def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
         if value is not None and value not in names:
             raise CascadeError(f"{flag} '{value}' is not a stage; stages: {', '.join(names)}")
     check_recipe(recipe, opts.recipe_file)
+    from cascade.pipeline.preflight import preflight
+
+    # The dry run's checks, hub sources included, before any training: a bad row in the last
+    # stage's data must not cost the earlier stages' hours.
+    preflight(recipe, opts.recipe_file, read_hub=True).raise_if_any()
 
     run_file = root / RUN_FILE
     if run_file.exists() and not (opts.resume or opts.from_stage or opts.rerun_changed):

@@ -1,14 +1,13 @@
-"""What every trainer shares: the common recipe settings, the metrics log, the progress bar.
+"""What every trainer shares: the engine a stage trains, the metrics log, the progress bar.
 
-Torch-free at import time, so recipe validation can use the settings classes cheaply.
+Trainers take the recipe's typed stages (``cascade.config.recipe``) as their settings; there
+is no second copy of them here. Torch-free at import time.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -17,105 +16,22 @@ from cascade.errors import CascadeError
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from cascade.config.recipe import GRPOStage, RMStage, SFTStage
     from cascade.engine.local import LocalEngine
-    from cascade.engine.optim import OptimConfig
 
 
-@dataclass
-class TrainSettings:
-    """The common recipe fields (names match the recipe 1:1).
-
-    ``batch_size`` is the number of sequences (SFT) or pairs (RM) per optimizer update; it
-    is split into ``grad_accum`` micro-batches whose gradients add up. The run ends after
-    ``epochs`` passes or ``max_steps`` updates, whichever comes first (``epochs`` None: only
-    ``max_steps`` counts, cycling the data). ``scheduler_horizon`` 0 means "the number of
-    updates this run plans". ``save_every`` 0 saves only at the end.
-    """
-
-    lr: float = 1e-5
-    min_lr: float = 0.0
-    warmup_steps: int = 0
-    scheduler: str = "cosine"
-    scheduler_horizon: int = 0
-    max_steps: int | None = None
-    epochs: int | None = 1
-    batch_size: int = 8
-    grad_accum: int = 1
-    weight_decay: float = 0.0
-    adam_betas: tuple[float, float] = (0.9, 0.95)
-    max_grad_norm: float = 1.0
-    save_every: int = 0
-    seed: int = 0
-    gradient_checkpointing: bool = False
-    dtype: str = "auto"
-    keep_checkpoints: int = 2
-
-    def __post_init__(self) -> None:
-        self.adam_betas = tuple(self.adam_betas)  # type: ignore[assignment]
-        checks = [
-            ("batch_size", self.batch_size >= 1, "must be >= 1"),
-            ("grad_accum", 1 <= self.grad_accum <= self.batch_size, "must be between 1 and batch_size"),
-            ("epochs", self.epochs is None or self.epochs >= 1, "must be >= 1 when given"),
-            ("max_steps", self.max_steps is None or self.max_steps >= 1, "must be >= 1 when given"),
-            ("max_steps", self.max_steps is not None or self.epochs is not None, "give max_steps or epochs"),
-            ("save_every", self.save_every >= 0, "must be >= 0"),
-            ("keep_checkpoints", self.keep_checkpoints >= 1, "must be >= 1"),
-            ("scheduler_horizon", self.scheduler_horizon >= 0, "must be >= 0"),
-            ("adam_betas", len(self.adam_betas) == 2, "must be two numbers"),
-        ]
-        for name, ok, message in checks:
-            if not ok:
-                raise CascadeError(f"{message} (got {getattr(self, name)!r})", field=name)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, source: str | None = None) -> "TrainSettings":
-        """Build from a recipe section; unknown keys are an error naming the key."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise CascadeError(f"unknown {cls.__name__} setting(s): {', '.join(unknown)}", file=source, field=unknown[0])
-        try:
-            return cls(**values)
-        except CascadeError as exc:
-            raise CascadeError(exc.message, file=source, field=exc.field) from None
-        except TypeError as exc:
-            raise CascadeError(str(exc), file=source) from None
-
-    def planned_steps(self, num_examples: int) -> int:
-        """Optimizer updates this run will take over ``num_examples`` examples."""
-        per_epoch = math.ceil(num_examples / self.batch_size)
-        if self.epochs is None:
-            return self.max_steps or 0
-        total = per_epoch * self.epochs
-        return min(total, self.max_steps) if self.max_steps else total
-
-    def optim_config(self, planned_steps: int) -> "OptimConfig":
-        """AdamW + schedule; the horizon defaults to the updates this run plans."""
-        from cascade.engine.optim import OptimConfig
-
-        return OptimConfig(
-            lr=self.lr,
-            min_lr=self.min_lr,
-            weight_decay=self.weight_decay,
-            betas=self.adam_betas,
-            warmup_steps=self.warmup_steps,
-            scheduler=self.scheduler,  # type: ignore[arg-type]
-            horizon_steps=self.scheduler_horizon or planned_steps,
-            max_grad_norm=self.max_grad_norm,
-        )
-
-
-def build_engine(model_path: str | Path, settings: TrainSettings, *, head: str = "lm", device: str = "auto") -> "LocalEngine":
-    """A LocalEngine with the settings' dtype, gradient checkpointing and seed (the trainer
+def build_engine(model_path: str | Path, stage: "SFTStage | RMStage | GRPOStage", *, head: str = "lm",
+                 device: str = "auto") -> "LocalEngine":
+    """A LocalEngine with the stage's dtype, gradient checkpointing and seed (the trainer
     attaches the optimizer once it knows how many updates it plans)."""
     from cascade.engine.local import LocalEngine
 
     return LocalEngine(
         str(model_path),
         device=device,
-        dtype=settings.dtype,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        seed=settings.seed,
+        dtype=stage.dtype,
+        gradient_checkpointing=stage.gradient_checkpointing,
+        seed=stage.train_seed,
         head=head,  # type: ignore[arg-type]
     )
 

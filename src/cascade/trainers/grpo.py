@@ -4,7 +4,7 @@ One step: draw prompts, give each a mode, sample G rollouts per prompt, score th
 (overlapping generation and scoring), apply the overlong rule, compute group advantages,
 optionally drop zero-variance groups and over-sample (dynamic filter), then ONE optimizer
 update over the batch (strict on-policy) with a token-level loss. Every knob that the
-paper varies per stage is a field of ``GRPOSettings``; the field names are the recipe's.
+paper varies per stage is a field of the recipe's ``GRPOStage``, which the trainer takes as is.
 
 Resume: a checkpoint holds the engine state (weights, optimizer, scheduler, RNG) plus the
 data cursor, the epoch-filter outcomes and the curriculum position. All trainer randomness
@@ -19,20 +19,21 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from cascade.algo.advantages import group_advantages, group_slices, repeat_for_groups, tanh_group_shaping
-from cascade.algo.curriculum import SubStage, advance_substage, parse_curriculum
+from cascade.algo.curriculum import advance_substage
 from cascade.algo.filters import apply_overlong, classify_group, select_signal_groups
-from cascade.algo.losses import GRPOLoss, LossAgg
+from cascade.algo.losses import GRPOLoss
 from cascade.algo.modes import assign_modes
 from cascade.engine.base import Engine, Generation, SamplingParams
 from cascade.engine.logprobs import shifted_token_logprobs
 from cascade.errors import CascadeError
-from cascade.trainers.common import MetricsLogger, TrainSettings
+from cascade.config.recipe import StepKnobs
+from cascade.trainers.common import MetricsLogger
 from cascade.trainers.rollout import (
     PromptStream,
     RewardFn,
@@ -44,100 +45,19 @@ from cascade.trainers.rollout import (
 from cascade.verifiers.base import VerifyResult
 from cascade.verifiers.rewards import truncated_reward
 
+if TYPE_CHECKING:
+    from cascade.config.recipe import GRPOStage
+
 # Metric keys that measure wall time; they differ between otherwise identical runs.
 TIMING_KEYS = ("time_generate_s", "time_reward_s", "time_reward_compute_s", "time_train_s", "time_step_s", "tokens_per_s")
 
 
-@dataclass
-class GRPOSettings(TrainSettings):
-    """The common recipe fields plus the GRPO ones (names match the recipe 1:1).
-
-    ``batch_size`` counts PROMPTS per update (each brings ``group_size`` rollouts), split
-    into ``grad_accum`` micro-batches. The stage runs ``max_steps`` updates when given,
-    cycling over the data as often as needed; otherwise ``epochs`` passes over the data.
-    ``save_every`` 0 saves only at the end.
-    """
-
-    lr: float = 2e-6
-    scheduler: str = "constant"  # the paper does not state an RL schedule
-    group_size: int = 8
-    reward: str | None = None  # a name in cascade.verifiers.rewards.STAGE_REWARDS; None: each record's verifier
-    reward_model: str | None = None
-    think_fraction: float = 1.0
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_response_len: int = 256
-    max_prompt_len: int = 1024
-    overlong_filter: bool = False
-    loss_agg: LossAgg = "token_mean"
-    kl_coef: float = 0.0
-    reward_shaping: str = "none"  # "group_tanh": the paper's shaping for weak reward models
-    entropy_coef: float = 0.0
-    ppo_epochs: int = 1
-    clip_low: float = 0.2
-    clip_high: float = 0.2
-    dynamic_filter: bool = False
-    max_filter_tries: int = 3
-    epoch_filter: bool = False
-    readd_prob_all_correct: float = 0.01
-    readd_prob_all_wrong: float = 0.10
-    adv_eps: float = 1e-6
-    curriculum: list[SubStage] = field(default_factory=list)
-    # trainer-only knobs (not in the paper's tables)
-    generation_chunks: int = 2  # >1 overlaps scoring of chunk k with generation of chunk k+1
-    # Largest allowed mean |training logp - sampler logp| per token at temperature 1 on the
-    # on-policy update; float noise is ~1e-6 in fp32 and ~1e-2 in bf16, a misaligned token
-    # or mask is several nats.
-    on_policy_tol: float = 0.05
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.curriculum = parse_curriculum(self.curriculum)
-        checks = [
-            ("group_size", self.group_size >= 2, "must be >= 2 (advantages need a group)"),
-            ("ppo_epochs", self.ppo_epochs >= 1, "must be >= 1"),
-            ("max_filter_tries", self.max_filter_tries >= 1, "must be >= 1"),
-            ("think_fraction", 0.0 <= self.think_fraction <= 1.0, "must be in [0, 1]"),
-            ("loss_agg", self.loss_agg in ("token_mean", "seq_mean"), "must be 'token_mean' or 'seq_mean'"),
-            ("kl_coef", self.kl_coef >= 0.0, "must be >= 0"),
-            ("reward_shaping", self.reward_shaping in ("none", "group_tanh"), "must be 'none' or 'group_tanh'"),
-            ("temperature", self.temperature > 0.0, "must be > 0"),
-            ("max_response_len", self.max_response_len >= 1, "must be >= 1"),
-            ("generation_chunks", self.generation_chunks >= 1, "must be >= 1"),
-        ]
-        for name, ok, message in checks:
-            if not ok:
-                raise CascadeError(f"{message} (got {getattr(self, name)!r})", field=name)
-
-    def planned_steps(self, n_prompts: int) -> int:
-        """Updates this stage plans (the LR horizon when ``scheduler_horizon`` is 0)."""
-        return self.max_steps or max(1, -(-n_prompts * self.epochs // self.batch_size))
+def knobs_for(settings: "GRPOStage", index: int) -> StepKnobs:
+    """The knobs of curriculum entry ``index`` (any index without a curriculum)."""
+    return settings.substage_knobs(settings.substage_name(index))
 
 
-@dataclass(frozen=True)
-class StepKnobs:
-    """The sampling knobs of the current curriculum sub-stage."""
-
-    substage: str
-    max_response_len: int
-    temperature: float
-    overlong_filter: bool
-
-
-def knobs_for(settings: GRPOSettings, index: int) -> StepKnobs:
-    if not settings.curriculum:
-        return StepKnobs("main", settings.max_response_len, settings.temperature, settings.overlong_filter)
-    sub = settings.curriculum[index]
-    return StepKnobs(
-        sub.name,
-        settings.max_response_len if sub.max_response_len is None else sub.max_response_len,
-        settings.temperature if sub.temperature is None else sub.temperature,
-        settings.overlong_filter if sub.overlong_filter is None else sub.overlong_filter,
-    )
-
-
-def resolve_reward_fn(settings: GRPOSettings) -> RewardFn:
+def resolve_reward_fn(settings: "GRPOStage") -> RewardFn:
     """The stage reward named by ``settings.reward``, else each record's own verifier."""
     if settings.reward is not None:
         return stage_reward_fn(settings.reward, reward_model=settings.reward_model)
@@ -181,7 +101,7 @@ class _Rollouts:
 def _sample_round(
     engine: Engine,
     stream: PromptStream,
-    settings: GRPOSettings,
+    settings: "GRPOStage",
     knobs: StepKnobs,
     reward_fn: RewardFn,
     *,
@@ -193,13 +113,13 @@ def _sample_round(
     """One sampling round: n_prompts prompts x G rollouts, scored, with advantages."""
     G = settings.group_size
     records = stream.take(n_prompts)
-    modes = assign_modes(len(records), settings.think_fraction, seed=settings.seed, step=step, draw=draw)
+    modes = assign_modes(len(records), settings.think_fraction, seed=settings.train_seed, step=step, draw=draw)
     prompts = [render_prompt(r, stream.position(r), m) for r, m in zip(records, modes)]
     tokenizer = getattr(engine, "tokenizer", None)
     if tokenizer is not None and prompts:
         # A prompt over the budget cannot be cut without breaking the chat format: skip it.
         lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-        fits = [n <= settings.max_prompt_len for n in lengths]
+        fits = [n <= knobs.max_prompt_len for n in lengths]
         tally["prompts_too_long"] += fits.count(False)
         records, modes, prompts = (
             [x for x, ok in zip(items, fits) if ok] for items in (records, modes, prompts)
@@ -207,7 +127,7 @@ def _sample_round(
 
     def sampling(chunk: int) -> SamplingParams:
         # One seed per (seed, step, draw, chunk): a resumed run draws the same samples.
-        seed = int(np.random.default_rng([settings.seed, step, draw, chunk]).integers(2**31 - 1))
+        seed = int(np.random.default_rng([settings.train_seed, step, draw, chunk]).integers(2**31 - 1))
         return SamplingParams(
             max_new_tokens=knobs.max_response_len,
             temperature=knobs.temperature,
@@ -255,7 +175,7 @@ def _sample_round(
 def _collect_batch(
     engine: Engine,
     stream: PromptStream,
-    settings: GRPOSettings,
+    settings: "GRPOStage",
     knobs: StepKnobs,
     reward_fn: RewardFn,
     *,
@@ -345,7 +265,7 @@ def _reference_logprobs(reference: Any, micro: Mapping[str, Any]) -> torch.Tenso
 
 
 def _train_on_batch(
-    engine: Engine, batch: _Rollouts, settings: GRPOSettings, knobs: StepKnobs, reference: Any, pad_id: int
+    engine: Engine, batch: _Rollouts, settings: "GRPOStage", knobs: StepKnobs, reference: Any, pad_id: int
 ) -> dict[str, float]:
     check_sampler = knobs.temperature == 1.0
     micros = _micro_batches(batch, settings.grad_accum, pad_id, with_sampler=check_sampler)
@@ -437,7 +357,7 @@ def _rollout_metrics(seen: _Rollouts) -> dict[str, float]:
 def train_grpo(
     engine: Engine,
     prompt_records: Sequence[Mapping[str, Any]],
-    settings: GRPOSettings,
+    settings: "GRPOStage",
     run_dir: str | Path,
     *,
     reward_fn: RewardFn | None = None,
@@ -447,7 +367,9 @@ def train_grpo(
 ) -> dict[str, Any]:
     """Run (or resume) one GRPO stage; returns ``{"step", "final", "metrics", "resumed_from"}``.
 
-    ``engine`` must already carry its optimizer (``settings.optim_config(planned_steps)``).
+    ``settings`` is the recipe's typed stage (``Recipe.resolved_stage``: seed filled in, and
+    ``reward_model`` a checkpoint path or hub id). ``engine`` must already carry its optimizer
+    (``settings.optim_config(settings.planned_steps(n_prompts))``).
     ``reward_fn(records, completions) -> list[VerifyResult]`` overrides the reward that
     ``settings.reward`` names. The KL reference (loaded only when ``kl_coef`` > 0) is
     ``reference_path``, by default the checkpoint the engine was built from.
@@ -464,7 +386,7 @@ def train_grpo(
     reward_fn = reward_fn or resolve_reward_fn(settings)
     stream = PromptStream(
         prompt_records,
-        seed=settings.seed,
+        seed=settings.train_seed,
         epoch_filter=settings.epoch_filter,
         readd_prob_all_correct=settings.readd_prob_all_correct,
         readd_prob_all_wrong=settings.readd_prob_all_wrong,
@@ -539,7 +461,7 @@ def train_grpo(
     return {"step": step, "final": str(final), "metrics": metrics, "resumed_from": resumed_from}
 
 
-def _finished(settings: GRPOSettings, step: int, stream: PromptStream) -> bool:
+def _finished(settings: "GRPOStage", step: int, stream: PromptStream) -> bool:
     if settings.max_steps is not None:
         return step >= settings.max_steps
     return stream.completed_epochs >= settings.epochs

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,21 +30,10 @@ from cascade.engine.checkpoint import (
 )
 from cascade.errors import CascadeError
 from cascade.trainers.batching import collate, iter_steps
-from cascade.trainers.common import MetricsLogger, TrainSettings, make_progress
+from cascade.trainers.common import MetricsLogger, make_progress
 
-
-@dataclass
-class RMSettings(TrainSettings):
-    lr: float = 2e-6
-    max_seq_len: int = 2048
-    heldout_fraction: float = 0.05
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not 0.0 <= self.heldout_fraction < 1.0:
-            raise CascadeError(f"must be in [0, 1) (got {self.heldout_fraction})", field="heldout_fraction")
-        if self.max_seq_len < 2:
-            raise CascadeError(f"must be >= 2 (got {self.max_seq_len})", field="max_seq_len")
+if TYPE_CHECKING:
+    from cascade.config.recipe import RMStage
 
 
 @dataclass(frozen=True)
@@ -119,7 +108,7 @@ def pair_accuracy(engine: Any, pairs: Sequence[EncodedPair], batch_size: int) ->
 def train_rm(
     engine: Any,
     pairs: Sequence[Any],
-    settings: RMSettings,
+    settings: "RMStage",
     run_dir: str | Path,
     *,
     progress: bool = True,
@@ -144,7 +133,7 @@ def train_rm(
             raise CascadeError(f"preference pair {index}: {exc.message}", file=exc.file, line=exc.line, field=exc.field) from None
     kept = [p for p in encoded if max(len(p.chosen), len(p.rejected)) <= settings.max_seq_len]
     dropped = len(encoded) - len(kept)
-    train_idx, heldout_idx = split_heldout(len(kept), settings.heldout_fraction, settings.seed)
+    train_idx, heldout_idx = split_heldout(len(kept), settings.heldout_fraction, settings.train_seed)
     train, heldout = [kept[i] for i in train_idx], [kept[i] for i in heldout_idx]
     if not train:
         raise CascadeError(f"no preference pair left to train on ({len(pairs)} given, {dropped} too long)", field="max_seq_len")
@@ -167,7 +156,7 @@ def train_rm(
     micro_size = math.ceil(settings.batch_size / settings.grad_accum)
     logger = MetricsLogger(run_dir / "metrics.jsonl", resume_step=step)
     metrics: dict[str, Any] = {}
-    slots = iter_steps(lengths, settings.batch_size, settings.grad_accum, settings.seed, total_steps)
+    slots = iter_steps(lengths, settings.batch_size, settings.grad_accum, settings.train_seed, total_steps)
     try:
         with make_progress(progress) as bar:
             task = bar.add_task("rm", total=total_steps, completed=step, status="")

@@ -17,7 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, TypeVar
 
 from cascade.engine.checkpoint import (
     latest_checkpoint,
@@ -28,27 +28,12 @@ from cascade.engine.checkpoint import (
 )
 from cascade.errors import CascadeError
 from cascade.trainers.batching import collate, iter_steps
-from cascade.trainers.common import MetricsLogger, TrainSettings, make_progress
+from cascade.trainers.common import MetricsLogger, make_progress
+
+if TYPE_CHECKING:
+    from cascade.config.recipe import SFTStage
 
 T = TypeVar("T")
-
-
-@dataclass
-class SFTSettings(TrainSettings):
-    lr: float = 5e-5
-    max_seq_len: int = 2048
-    packing: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.max_seq_len < 2:
-            raise CascadeError(f"must be >= 2 (got {self.max_seq_len})", field="max_seq_len")
-        if self.packing:
-            raise CascadeError(
-                "packing is not supported; the SFT trainer length-buckets instead "
-                "(packed rows would attend across conversations)",
-                field="packing",
-            )
 
 
 @dataclass(frozen=True)
@@ -141,7 +126,7 @@ class TokenNLL:
 def train_sft(
     engine: Any,
     records: Sequence[Any],
-    settings: SFTSettings,
+    settings: "SFTStage",
     run_dir: str | Path,
     *,
     progress: bool = True,
@@ -149,7 +134,8 @@ def train_sft(
 ) -> dict[str, Any]:
     """Run (or resume) one SFT stage on a LocalEngine built with ``head="lm"``.
 
-    The engine's optimizer is (re)configured from ``settings``. Logs one JSON line per
+    ``settings`` is the recipe's typed stage (``Recipe.resolved_stage``: its seed filled in).
+    The engine's optimizer is (re)configured from it. Logs one JSON line per
     update to ``run_dir/metrics.jsonl`` (loss, lr, grad_norm, tokens/s), checkpoints every
     ``save_every`` updates and at the end, resumes from the latest complete checkpoint in the
     same data order, and writes the stage's Hugging Face model to ``run_dir/final``.
@@ -181,7 +167,7 @@ def train_sft(
     lengths = [len(e.input_ids) for e in examples]
     logger = MetricsLogger(run_dir / "metrics.jsonl", resume_step=step)
     metrics: dict[str, Any] = {}
-    slots = iter_steps(lengths, settings.batch_size, settings.grad_accum, settings.seed, total_steps)
+    slots = iter_steps(lengths, settings.batch_size, settings.grad_accum, settings.train_seed, total_steps)
     try:
         with make_progress(progress) as bar:
             task = bar.add_task("sft", total=total_steps, completed=step, status="")
