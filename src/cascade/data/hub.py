@@ -87,21 +87,33 @@ def adapted_records(
         for place, row in rows:
             yield place, validate_row(model, row, place)
         return
-    from cascade.data.adapters import ADAPTERS, detect_format
+    from cascade.data.adapters import ADAPTERS, matching_formats
 
     rows = iter(rows)
     first = next(rows, None)
     if first is None:
         return
-    name = fmt or detect_format(first[1]) or RECORDS_FORMAT
+    name = fmt or _detected_format(first[0], first[1], matching_formats(first[1]))
     adapter = ADAPTERS.get(name)
     if adapter is None:
-        raise first[0].error(f"unknown data format '{name}'; known: {', '.join(sorted(ADAPTERS))}", field="format")
+        raise first[0].error(f"unknown data format '{name}'; known: {', '.join(ADAPTERS)}", field="format")
     if kind_name not in adapter.kinds:
         raise first[0].error(f"format '{name}' gives {', '.join(adapter.kinds)} records; this source needs "
                              f"{kind_name} records", field="format")
     for place, row in itertools.chain([first], rows):
         yield place, validate_row(model, adapter.convert(row, place, kind_name), place)
+
+
+def _detected_format(place: RowPlace, row: Mapping[str, Any], found: list[str]) -> str:
+    """The one format the first row matches; a row that matches none is read as cascade
+    records (whose schema errors then name each bad field), one that matches several needs
+    an explicit ``format:``."""
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        return RECORDS_FORMAT
+    raise place.error(f"cannot tell the data format: the row matches several ({', '.join(found)}); "
+                      "set `format:` on this source", field="format")
 
 
 def check_rows(
