@@ -117,12 +117,13 @@ def _detected_format(place: RowPlace, row: Mapping[str, Any], found: list[str]) 
 
 
 def check_rows(
-    rows: Iterable[tuple[RowPlace, Mapping[str, Any]]], kind: str, fmt: str | None = None, *, label: str = "",
+    rows: Iterable[tuple[RowPlace, Mapping[str, Any]]], kind: str, fmt: str | None = None,
 ) -> list[CascadeError]:
     """Every problem of ``rows`` read as ``kind`` records (through the format's adapter), one
     error per bad row, each naming every bad field; reading goes on past a bad row."""
     problems: list[CascadeError] = []
     rows = iter(rows)
+    kind_name = kind if isinstance(kind, str) else None
     while True:
         try:
             item = next(rows)
@@ -131,6 +132,13 @@ def check_rows(
         except CascadeError as exc:  # the file itself (bad JSON, missing, unreadable): no more rows
             problems.append(exc)
             return problems
+        if fmt is None and kind_name in ADAPTABLE_KINDS:  # the first row decides, as when loading
+            from cascade.data.adapters import matching_formats
+
+            try:
+                fmt = _detected_format(item[0], item[1], matching_formats(item[1]))
+            except CascadeError as exc:
+                return [exc]
         try:
             next(adapted_records([item], kind, fmt))
         except CascadeError as exc:
