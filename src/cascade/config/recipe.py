@@ -132,11 +132,6 @@ class DataSource(_Config):
             raise PathError(("format",), "'format' applies to path and hub sources; a generator writes records")
         return self
 
-    @property
-    def where(self) -> str:
-        """The file, hub id or generator this source reads."""
-        return self.path or self.hub or self.generator or ""
-
     def load(self, kind: str) -> list[Any]:
         """The validated records of a ``path`` or ``hub`` source (generators are built by
         the pipeline, not here)."""
