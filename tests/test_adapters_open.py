@@ -178,3 +178,9 @@ def test_verl_unknown_source_and_missing_truth():
     row = verl_row("openai/gsm8k", "math", "1")
     row["reward_model"] = {"style": "rule"}
     assert problems("verl", row).problems[0][0] == "reward_model.ground_truth"
+
+
+def test_trl_standard_implicit_prompt_splits_before_the_space():
+    record = convert("trl", {"chosen": "The sky is blue.", "rejected": "The sky is green."}, "preference")
+    assert (record["prompt"], record["chosen"], record["rejected"]) == ("The sky is", " blue.", " green.")
+    assert "share no prompt text" in str(problems("trl", {"chosen": "Blue.", "rejected": "Green."}, "preference"))

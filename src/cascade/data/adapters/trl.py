@@ -8,7 +8,9 @@ TRL's dataset-format guide names the columns per dataset type, each either *stan
 - prompt-completion ``prompt`` + ``completion`` -> ``sft`` (prompt turns + the completion
   as the assistant turn);
 - preference ``prompt`` + ``chosen`` + ``rejected`` (explicit prompt), or ``chosen`` +
-  ``rejected`` conversations that share their prompt turns (implicit prompt) -> ``preference``;
+  ``rejected`` alone (implicit prompt: the shared leading turns, or for strings the shared
+  leading text up to the first difference, as TRL's ``extract_prompt`` splits it)
+  -> ``preference``;
 - prompt-only ``prompt`` -> ``prompt`` (for reward-model stages: ``verifier:
   "reward_model"``, ``ground_truth: null``; the RLHF stage reward reads the reward model and
   ignores the verifier);
@@ -16,11 +18,12 @@ TRL's dataset-format guide names the columns per dataset type, each either *stan
   kinds of cascade: an error.
 
 The SFT mode is ``think`` when the trained assistant turn opens with a non-empty
-``<think>`` block, else ``no_think``. An ``id`` column is kept.
+``<think>`` block, else ``no_think``.
 
 Field list confirmed against TRL's documentation ("Dataset formats and types": the
-columns above) and its data utilities (``trl/data_utils.py``: ``is_conversational``,
-``maybe_extract_prompt`` for the implicit prompt). Certainty: the official docs.
+columns above) and its data utilities (``trl/data_utils.py``: ``extract_prompt``,
+``maybe_extract_prompt`` for the implicit prompt). An ``id`` or ``index`` column becomes
+the id. Certainty: the official docs.
 Torch-free.
 """
 
@@ -83,7 +86,17 @@ def _sft(row: Row) -> dict[str, Any] | None:
         return None
     if messages is None:
         return None
-    return {"id": row.row_id("id"), "messages": messages, "mode": thinking_mode(messages)}
+    return {"id": row.row_id("id", "index"), "messages": messages, "mode": thinking_mode(messages)}
+
+
+def _shared_text_prefix(chosen: str, rejected: str) -> int:
+    """Where the implicit prompt of two standard answers ends: at their first differing
+    character, moved back before a space so the space stays with the answers (TRL's
+    ``extract_prompt`` rule). 0 when they share nothing or one contains the other."""
+    for index, (a, b) in enumerate(zip(chosen, rejected)):
+        if a != b:
+            return index - 1 if index > 0 and chosen[index - 1] == " " else index
+    return 0
 
 
 def _preference(row: Row) -> dict[str, Any] | None:
@@ -104,13 +117,20 @@ def _preference(row: Row) -> dict[str, Any] | None:
             return None
         prompt_fields = {"messages": read_messages(row, "chosen", chosen_value[:shared])}
         chosen, rejected = _answer(row, "chosen"), _answer(row, "rejected")
+    elif isinstance(chosen_value, str) and isinstance(rejected_value, str):
+        split = _shared_text_prefix(chosen_value, rejected_value)
+        if not split:
+            row.bad("chosen", "chosen and rejected share no prompt text (and there is no prompt column)")
+            return None
+        prompt_fields = {"prompt": chosen_value[:split]}
+        chosen, rejected = chosen_value[split:], rejected_value[split:]
     else:
         chosen, rejected = _answer(row, "chosen"), _answer(row, "rejected")
         row.bad("prompt", "required key missing (or chosen/rejected conversations with shared prompt turns)")
         return None
     if chosen is None or rejected is None or prompt_fields.get("messages", True) is None:
         return None
-    return {"id": row.row_id("id"), **prompt_fields, "chosen": chosen, "rejected": rejected}
+    return {"id": row.row_id("id", "index"), **prompt_fields, "chosen": chosen, "rejected": rejected}
 
 
 def _prompt(row: Row) -> dict[str, Any] | None:
@@ -129,7 +149,7 @@ def _prompt(row: Row) -> dict[str, Any] | None:
             row.bad(f"{key}[{len(messages) - 1}].role", "a prompt must not end with the assistant's answer")
             return None
         fields = {"messages": messages}
-    return {"id": row.row_id("id"), **fields, "verifier": REWARD_MODEL_VERIFIER, "ground_truth": None}
+    return {"id": row.row_id("id", "index"), **fields, "verifier": REWARD_MODEL_VERIFIER, "ground_truth": None}
 
 
 def _build(row: Row, kind: str) -> dict[str, Any] | None:
