@@ -184,3 +184,15 @@ def test_trl_standard_implicit_prompt_splits_before_the_space():
     record = convert("trl", {"chosen": "The sky is blue.", "rejected": "The sky is green."}, "preference")
     assert (record["prompt"], record["chosen"], record["rejected"]) == ("The sky is", " blue.", " green.")
     assert "share no prompt text" in str(problems("trl", {"chosen": "Blue.", "rejected": "Green."}, "preference"))
+
+
+def test_verl_if_row_in_the_ifeval_layout():
+    """Third-party verl conversions of the Nemotron-Cascade IF-RL set keep the IFEval layout
+    (with null struct keys) as the ground truth."""
+    truth = {"key": 0, "prompt": "Title it.", "instruction_id_list": ["detectable_format:title"],
+             "kwargs": [{"num_words": None, "relation": None}]}
+    record = convert("verl", verl_row("nemotron_cascade_rl_if", "if", truth))
+    assert record["verifier"] == "instruction_following"
+    assert record["ground_truth"] == {"instruction_id_list": ["detectable_format:title"], "kwargs": [{}]}
+    assert record["meta"]["prompt"] == "Title it."
+    assert convert("verl", verl_row("x", "if", json.dumps(truth)))["ground_truth"] == record["ground_truth"]

@@ -13,11 +13,16 @@ Record: ``{"id": instance_id, "prompt", "verifier": "swe", "ground_truth": {"fil
 {file_path: content}, "gold_patch": golden_patch}, "meta"}``, the shape the execution-free
 SWE reward reads (paper Eq. 2).
 
+The SWE reward reads SEARCH/REPLACE edits, which Agentless repair prompts (the released
+prompt's opening follows them) ask for; without rows this is unconfirmed, and tinker's
+reader extracts a unified diff instead: check a real prompt's closing instructions.
+
 Field list confirmed against the dataset card / viewer and public code that reads the rows
-by key: ``thinking-machines-lab/tinker-cookbook`` (PR #560,
-``tinker_cookbook/recipes/nemotron_cascade/rl/envs/swe_agentless.py``: ``prompt``,
-``golden_patch``, ``original_prompt``, ``instance_id``, ``source``). Certainty: card plus
-one third-party reader; ``relevant_file_contents``' inner keys from the viewer. Torch-free.
+by key: ``thinking-machines-lab/tinker-cookbook``
+(``tinker_cookbook/recipes/nemotron_cascade/rl/envs/swe_agentless.py``, which lists the
+schema as the six fields above and reads ``prompt``, ``golden_patch``, ``original_prompt``,
+``instance_id``, ``source``). Certainty: card plus one third-party reader;
+``relevant_file_contents``' inner keys from the viewer. Torch-free.
 """
 
 from __future__ import annotations

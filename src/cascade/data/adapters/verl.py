@@ -10,7 +10,9 @@ Fields read (verl's ``RLHFDataset`` and its ``examples/data_preprocess`` scripts
   (``cascade.cluster.verl_data``) carry ``verifier`` and ``record`` here and are read back
   exactly.
 
-Routing: cascade's own export -> its ``verifier`` with the JSON-decoded ground truth;
+Routing: cascade's own export -> its ``verifier`` with the JSON-decoded ground truth; a
+ground truth in the IFEval layout (``{instruction_id_list, kwargs, prompt?}``, as third-party
+converters of the Nemotron-Cascade IF-RL set write it) -> ``instruction_following``;
 ``ability: math`` or a math ``data_source`` (``openai/gsm8k``, MATH sets, ``aime*``,
 ``math*``, ``numina_*``) -> ``math``; ``ability: code`` or a code ``data_source``
 (``codecontests``, ``apps``, ``codeforces``, ``taco``, ``livecodebench``, ``primeintellect``,
@@ -32,6 +34,7 @@ from typing import Any, Mapping
 
 from cascade.data.adapters.base import Adapter, Row, read_messages
 from cascade.data.adapters.code_truth import from_test_list
+from cascade.data.adapters.if_truth import if_ground_truth
 
 _MATH_SOURCES = ("openai/gsm8k", "lighteval/MATH", "DigitalLearningGmbH/MATH-lighteval", "HuggingFaceH4/MATH-500")
 _MATH_PREFIXES = ("aime", "math", "numina_", "deepscaler", "amc")
@@ -78,15 +81,25 @@ def _build(row: Row, kind: str) -> dict[str, Any] | None:
     if source is None:
         return None
     domain = _domain(source, ability)
+    if_truth = _if_truth(truth_value)
+    if if_truth is not None:
+        domain = "instruction_following"
     if domain is None:
         row.bad("data_source", f"no cascade verifier for data_source {source!r} (ability {ability!r}); "
                 "known: math sources or ability 'math', code sources or ability 'code'")
         return None
-    if domain == "math":
+    prompt_text = None
+    if domain == "instruction_following":
+        assert if_truth is not None
+        truth: Any = if_ground_truth(row, if_truth.get("instruction_id_list"), if_truth.get("kwargs"),
+                                     "reward_model.ground_truth.instruction_id_list",
+                                     "reward_model.ground_truth.kwargs")
+        prompt_text = if_truth.get("prompt")
+    elif domain == "math":
         if isinstance(truth_value, bool) or not isinstance(truth_value, (str, int, float)) or not str(truth_value).strip():
             row.bad("reward_model.ground_truth", "a math ground truth must be a non-empty string or number")
             return None
-        truth: Any = str(truth_value).strip()
+        truth = str(truth_value).strip()
     else:
         tests = truth_value
         if isinstance(tests, str):
@@ -106,8 +119,22 @@ def _build(row: Row, kind: str) -> dict[str, Any] | None:
     record_id = extra.get("id") if isinstance(extra.get("id"), str) else None
     if record_id is None and isinstance(extra.get("index"), int):
         record_id = f"{source}-{extra['index']}"
+    meta: dict[str, Any] = {"data_source": source, "ability": ability}
+    if domain == "instruction_following" and isinstance(prompt_text, str) and prompt_text:
+        meta["prompt"] = prompt_text
     return {"id": record_id or row.default_id(), "messages": messages, "verifier": domain, "ground_truth": truth,
-            "meta": {"data_source": source, "ability": ability}}
+            "meta": meta}
+
+
+def _if_truth(value: Any) -> Mapping[str, Any] | None:
+    """An IFEval-layout ground truth (``instruction_id_list`` + ``kwargs``), as an object or
+    its JSON text, else None."""
+    if isinstance(value, str) and "instruction_id_list" in value:
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, Mapping) and "instruction_id_list" in value else None
 
 
 ADAPTER = Adapter(
