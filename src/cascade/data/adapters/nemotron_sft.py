@@ -11,9 +11,10 @@ Cascade 2 SFT data (``nvidia/Nemotron-Cascade-2-SFT-Data``), which share one row
 - ``category``, ``source``, ``generator`` (optional strings), ``tools`` (optional list),
   kept as ``source`` and ``meta``.
 
-Field list confirmed against public code that reads the real rows: NVIDIA NeMo RL's
-Cascade 2 SFT wrapper (``nemo_rl/data/datasets/response_datasets/nemotron_cascade2_sft.py``:
-reads ``messages`` by key and requires a final assistant turn), the Stage-2 loader in
+Field list confirmed against public code that reads the real rows: NeMo RL's Cascade 2 SFT
+wrapper (``nemo_rl/data/datasets/response_datasets/nemotron_cascade2_sft.py``, read in the
+``avenkateshha/RL`` fork of NVIDIA-NeMo/RL: ``messages`` by key, a final assistant turn
+required, ``tools`` optional, Stage-2 loaded by the same code), the Stage-2 loader in
 ``SASUKE40/Etude`` (``messages`` by key; ``category``, ``source``, ``generator``,
 ``thinking`` as optional reads), ``swiss-ai/self-distillation`` (Stage-1 ``messages``,
 ``source``, ``generator``). Certainty: ``messages`` confirmed; ``thinking`` is only an
