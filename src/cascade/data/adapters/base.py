@@ -88,7 +88,8 @@ class Adapter:
             check_record(record, kind, reader.problems, self.renames)
         if reader.problems:
             raise AdapterRowError(place, reader.problems.items, self.name)
-        assert record is not None
+        if record is None:  # an adapter that gave up must have said why; never pass a hole on
+            raise place.error(f"format '{self.name}' could not convert this row")
         return record
 
 

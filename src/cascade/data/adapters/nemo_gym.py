@@ -7,8 +7,8 @@ Every row carries its prompt as an OpenAI Responses API request:
 
 - IF-RL rows (``instruction_id_list`` + ``kwargs``; entries may be ``null``, JSON text or
   objects) -> ``instruction_following``. A kwargs list of another length than the id list
-  is an error (a silent pad could drop an argument). Their ids use NVIDIA's extended taxonomy; ids the
-  verifier does not know are reported by the verifier at scoring time, not here;
+  is an error (a silent pad could drop an argument). The ids use NVIDIA's extended
+  taxonomy; ids the verifier does not know are reported when scoring, not here;
 - MCQA rows (``expected_answer`` letter + ``options``, a list of one-key
   ``{letter: text}`` objects) -> ``mcq`` with ``{"answer", "options"}``;
 - math rows (``expected_answer`` without ``options``, e.g. the AceReason rows of MOPD)
@@ -21,9 +21,10 @@ Every row carries its prompt as an OpenAI Responses API request:
 
 Field list confirmed against the dataset card (core columns ``responses_create_params``,
 ``agent_ref``, ``dataset``; per-subset columns) and public readers of the real JSONL:
-``thinking-machines-lab/tinker-cookbook`` (``recipes/nemotron_cascade/rl/envs/``: ``if_rl.py``, ``mcqa.py``,
-``structured_output.py``, ``workbench.py``, ``swe_rl_env.py``) and NVIDIA's NeMo-Gym
-``resources_servers/mcqa`` and ``instruction_following`` READMEs (field meanings).
+``thinking-machines-lab/tinker-cookbook`` (``recipes/nemotron_cascade/rl/envs/``:
+``if_rl.py``, ``mcqa.py``, ``structured_output.py``, ``workbench.py``, ``swe_rl_env.py``) and
+NVIDIA's NeMo-Gym ``resources_servers/mcqa`` and ``instruction_following`` READMEs (field
+meanings).
 Certainty: card for the columns, third-party code for the per-subset fields. Torch-free.
 """
 
