@@ -305,3 +305,31 @@ def test_local_trainer_and_verl_read_the_same_substage_knobs():
             assert verl["data.max_prompt_length"] == local.max_prompt_len
             assert verl["data.max_response_length"] == local.max_response_len
             assert verl["actor_rollout_ref.rollout.temperature"] == local.temperature
+
+
+def test_real_run_reads_hub_sources_first_and_trains_nothing_on_a_bad_row(tmp_path, monkeypatch, capsys):
+    """A dry run stays offline; a real run streams the first rows of every hub source through
+    the format's adapter before the first stage trains."""
+    import sys
+    import types
+
+    calls = []
+
+    def load_dataset(source, name, split, streaming=False):
+        calls.append((source, split, streaming))
+        return iter([{"problem": "What is 1 + 1?", "answer": "2"}, {"problem": "What is 2 + 2?"}])
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    sft = _jsonl(tmp_path / "sft.jsonl", _sft_rows(2))
+    recipe = _recipe(tmp_path, f"""\
+stages:
+  - {{name: sft, kind: sft, data: {sft}, max_steps: 1, batch_size: 2, lr: 1.0e-3, max_seq_len: 64}}
+  - {{name: rl, kind: grpo, data: {{hub: org/math, format: nemotron_math}}, reward: math, max_steps: 1, batch_size: 2}}
+""")
+    assert main(["run", str(recipe), "--out", str(tmp_path / "dry"), "--dry-run"]) == 0
+    assert calls == [] and "hub dataset org/math not read" in capsys.readouterr().out
+    assert main(["run", str(recipe), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "hub:org/math[train] row 1" in err and "'answer'" in err
+    assert calls == [("org/math", "train", True)]
+    assert not (tmp_path / "run" / "stages").exists()
