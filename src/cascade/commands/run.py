@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rich.console import Console
+    from rich.markup import escape
 
     from cascade.config import load_recipe
     from cascade.pipeline.preflight import preflight
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         checked = preflight(recipe, recipe_file)
         print_plan(recipe, console, args.out, args.device, getattr(args, "engine", "local"))
         for w in warnings:
-            console.print(f"[yellow]warning[/yellow]: {w} (needed before a real run)", highlight=False)
+            console.print(f"[yellow]warning[/yellow]: {escape(w)} (needed before a real run)", highlight=False)
         for note in checked.notes:
             console.print(f"note: {note}", highlight=False, markup=False)
         checked.raise_if_any()
