@@ -238,11 +238,12 @@ def test_paper_recipe_runs_end_to_end_in_miniature(name, tmp_path, tiny_reward_m
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["status"] == "done" and run["stages"] == [s.name for s in recipe.stages]
     eval_sets = {f"{es.name}.{es.modes or get_benchmark(es.benchmark).mode}" for es in recipe.eval["card"]}
-    previous = "base"
+    previous, previous_final = "base", tmp_path / "run" / "base"
     for i, stage in enumerate(recipe.stages, start=1):
         folder = tmp_path / "run" / "stages" / f"{i:02d}-{stage.name}"
         manifest = json.loads((folder / "manifest.json").read_text())
         assert manifest["status"] == "done" and manifest["parent"] == previous  # handed on in order
+        assert Path(manifest["parent_path"]) == previous_final  # started from the previous stage's weights
         assert (folder / "final" / "config.json").exists()
         steps = [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
         assert steps == list(range(1, (len(getattr(stage, "curriculum", [])) or 1) + 1))
@@ -252,5 +253,5 @@ def test_paper_recipe_runs_end_to_end_in_miniature(name, tmp_path, tiny_reward_m
         assert set(manifest["eval"]["sets"]) == eval_sets, stage.name
         metrics = json.loads((folder / "eval" / "metrics.json").read_text())
         assert {key: m["n_prompts"] for key, m in metrics.items()} == dict.fromkeys(eval_sets, 2), stage.name
-        previous = stage.name
+        previous, previous_final = stage.name, folder / "final"
     assert (tmp_path / "run" / "report.md").exists()
