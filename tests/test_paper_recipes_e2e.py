@@ -3,7 +3,8 @@
 Each recipe is used as packaged; the `--set` overrides change only:
 
 - the base model (a tiny local init) and the reward model the RLHF / thinking IF-RL rewards
-  read (a tiny local checkpoint instead of the 72B released one);
+  read (a tiny local checkpoint instead of the 72B released one); SWE RL's served judge stays
+  as it is and is never called (no few-token reply is a parseable patch);
 - each data source, pointed at a small fixture file in that source's released layout (the
   recipe's own `format:` is kept). The fixtures are generated here from the published field
   lists that each adapter's docstring cites; no dataset copy is committed;
@@ -247,6 +248,11 @@ def test_paper_recipe_runs_end_to_end_in_miniature(name, tmp_path, tiny_reward_m
         assert (folder / "final" / "config.json").exists()
         steps = [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
         assert steps == list(range(1, (len(getattr(stage, "curriculum", [])) or 1) + 1))
+        if stage.name == "swe-rl":
+            # The recipe's served judge (a 72B model) is not overridden: a few-token reply is never a
+            # parseable patch, so every reply scores -1 without a judge call.
+            rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+            assert all(not key.startswith("reward_method/judge") for row in rows for key in row)
         if isinstance(stage, GRPOStage) and stage.curriculum:  # every sub-stage ran, in order
             substages = [json.loads(line)["substage"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
             assert substages == [s.name for s in stage.curriculum]

@@ -294,7 +294,8 @@ def test_local_trainer_and_verl_read_the_same_substage_knobs():
     from cascade.cluster.verl_config import stage_to_verl_overrides
     from cascade.trainers.grpo import knobs_for
 
-    recipe = load_recipe("nemotron-cascade-8b")
+    # verl's per-sample hook cannot call a served judge: SWE RL's lexical ablation runs there.
+    recipe = load_recipe("nemotron-cascade-8b", ["stages.swe-rl.judge=lexical"])
     for stage in recipe.stages:
         if not isinstance(stage, GRPOStage) or not stage.curriculum or stage.reward == "rlhf":
             continue

@@ -21,6 +21,7 @@ from typing import Iterator
 
 import pytest
 import torch
+from stage_helpers import grpo_stage, sft_stage
 
 from cascade.chat.template import render
 from cascade.config.recipe import GRPOStage
@@ -31,7 +32,7 @@ from cascade.pipeline.runner import judged_reward_fn
 from cascade.serve.server import ChatService, make_server
 from cascade.toyworld.build import build_toy_world
 from cascade.trainers import grpo
-from cascade.trainers.grpo import GRPOSettings, train_grpo
+from cascade.trainers.grpo import train_grpo
 from cascade.trainers.rollout import JudgedRewards
 from cascade.verifiers.base import VerifyResult
 from cascade.verifiers.judge import JudgeClient, JudgeError, JudgeVerdict, verdict_p_yes
@@ -136,7 +137,7 @@ def judge_dir(tiny_model_dir, tmp_path_factory, toy_swe) -> Path:
     """The tiny model, taught to answer a judge prompt with <judgement>YES/NO</judgement>."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from cascade.trainers.sft import SFTSettings, train_sft
+    from cascade.trainers.sft import train_sft
 
     raw = tmp_path_factory.mktemp("judge") / "raw"
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -156,8 +157,8 @@ def judge_dir(tiny_model_dir, tmp_path_factory, toy_swe) -> Path:
         records.append({"mode": "no_think", "messages": [{"role": "user", "content": prompt},
                                                          {"role": "assistant", "content": f"<judgement>{verdict}</judgement>"}]})
     engine = LocalEngine(str(raw), device="cpu", dtype="float32", seed=0)
-    settings = SFTSettings(lr=5e-3, batch_size=8, max_steps=40, epochs=None, scheduler="constant", max_seq_len=1024,
-                           seed=0)
+    settings = sft_stage(lr=5e-3, batch_size=8, max_steps=40, epochs=None, scheduler="constant", max_seq_len=1024,
+                         seed=0)
     out = train_sft(engine, records, settings, raw.parent / "sft", progress=False)
     return Path(out["final"])
 
@@ -235,8 +236,8 @@ def _swe_step(tiny_model_dir, records, judge, tmp_path, monkeypatch) -> tuple[li
         judge = {**judge, "prompt_file": str(prompt_file)}
     stage = GRPOStage.model_validate(dict(name="swe-rl", kind="grpo", data=[{"generator": "toy/rl/swe"}],
                                           reward="swe", judge=judge, group_size=4, batch_size=2, max_steps=1))
-    settings = GRPOSettings(reward="swe", group_size=4, batch_size=2, max_steps=1, lr=1e-4, temperature=1.0,
-                            top_p=1.0, think_fraction=0.0, max_response_len=64, seed=0)
+    settings = grpo_stage(reward="swe", judge=judge, group_size=4, batch_size=2, max_steps=1, lr=1e-4,
+                          temperature=1.0, top_p=1.0, think_fraction=0.0, max_response_len=64, seed=0)
     engine = LocalEngine(str(tiny_model_dir), device="cpu", dtype="float32", seed=0,
                          optim=settings.optim_config(settings.planned_steps(len(records))))
     _scripted_policy(engine, records)
