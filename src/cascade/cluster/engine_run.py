@@ -39,10 +39,10 @@ from cascade.pipeline.runner import (
     MANIFEST,
     RunLayout,
     RunOptions,
-    _eval_records,
     _eval_sets,
     _now,
     _stage_domain,
+    eval_set_data,
     evaluate_stage,
     load_sources,
     load_stage_records,
@@ -219,7 +219,6 @@ def evaluate_checkpoint(recipe: Recipe, stage_name: str, model_dir: Path, layout
     if backend != "vllm":
         raise CascadeError(f"eval backend '{backend}' is not one of {', '.join(EVAL_BACKENDS)}", field="eval_backend")
     from cascade.eval.backends.vllm_offline import VLLMBackend
-    from cascade.eval.benchmarks.base import Benchmark
     from cascade.eval.runner import EvalSettings, evaluate
 
     sets = _eval_sets(recipe, stage_name)
@@ -229,12 +228,11 @@ def evaluate_checkpoint(recipe: Recipe, stage_name: str, model_dir: Path, layout
     vllm = VLLMBackend(str(model_dir))
     merged: dict[str, Any] = {}
     for es in sets:
-        records = _eval_records(es, layout.root)
-        bench = Benchmark(es.name, es.verifier or "", lambda _p, r=records: r, "", k=es.k,
-                          max_tokens=es.max_new_tokens, mode="think")
-        settings = EvalSettings(temperature=es.temperature, top_p=es.top_p, max_tokens=es.max_new_tokens,
-                                mode=es.modes, limit=es.n, seed=recipe.seed)
-        merged.update(evaluate(vllm, [(bench, es.k)], out, settings=settings, model_name=stage_name,
+        # The same benchmark, records, k, budget and mode as the local path (evaluate_stage).
+        bench, records = eval_set_data(es, layout.root)
+        settings = EvalSettings(temperature=es.temperature, top_p=es.top_p, max_tokens=bench.max_tokens,
+                                mode=es.modes or "default", limit=es.n, seed=recipe.seed)
+        merged.update(evaluate(vllm, [(bench, bench.k)], out, settings=settings, model_name=stage_name,
                                records_for=lambda b, r=records: r, progress=opts.progress))
     write_json_atomic(out / "metrics.json", merged)
     return {"dir": "eval", "sets": sorted(merged)}

@@ -102,7 +102,8 @@ def sft_overrides(
         "trainer.default_local_dir": checkpoint_dir,
         "trainer.project_name": "cascade",
         "trainer.experiment_name": f"{recipe.name}-{stage.name}",
-        "trainer.total_epochs": stage.epochs if stage.epochs is not None else 1_000_000,
+        # max_steps wins over epochs (as in the local trainer); verl stops at whichever comes first.
+        "trainer.total_epochs": stage.epochs if stage.max_steps is None else 1_000_000,
         "trainer.logger": list(logger),
         "trainer.seed": seed,
         "trainer.save_freq": stage.save_every or -1,  # -1: at the last step only (verl always saves it)
