@@ -5,45 +5,62 @@ of one, a group whose one valid sample is not the last, and valid flags given as
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cascade.algo.advantages import group_advantages, group_slices, repeat_for_groups, tanh_group_shaping
-from cascade.algo.curriculum import SubStage, advance_substage, parse_curriculum
+from cascade.algo.curriculum import advance_substage
+from cascade.config import load_recipe
+from cascade.config.recipe import SubStage
 from cascade.errors import CascadeError
 
 
+def _recipe_with_curriculum(tmp_path, items) -> str:
+    path = tmp_path / "recipe.yaml"
+    stage = {"name": "rl", "kind": "grpo", "data": "p.jsonl", "max_steps": 9, "batch_size": 1, "curriculum": items}
+    path.write_text(json.dumps({"name": "r", "base_model": "m", "stages": [stage]}))  # JSON is YAML
+    return str(path)
+
+
 @pytest.mark.parametrize(("items", "message", "field"), [
-    ([{"name": "a", "colour": 1}], "unknown key(s) ['colour']", "curriculum[0]"),
-    ([{"until_step": 3}], "a sub-stage needs a name", "curriculum[0].name"),
-    ([{"name": "a", "until_step": 1}, {"name": "b", "until_step": 2, "until_truncated_below": 0.5}],
-     "give until_step or until_truncated_below, not both", "curriculum[1]"),
+    ([{"name": "a", "colour": 1}], "unknown key", "stages.rl.curriculum[0].colour"),
+    ([{"until_step": 3}], "required key missing", "stages.rl.curriculum[0].name"),
+    ([{"name": "a", "until_step": 1}, {"name": "b", "until_step": 2, "until_truncated_below": 0.5}, {"name": "c"}],
+     "give until_step or until_truncated_below, not both", "stages.rl.curriculum[1].until_truncated_below"),
     ([{"name": "a"}, {"name": "b"}],
-     "every sub-stage but the last needs until_step or until_truncated_below", "curriculum[0]"),
-    ([{"name": "a", "until_truncated_below": 0.0}], "must be in (0, 1]", "curriculum[0].until_truncated_below"),
-    ([{"name": "a", "until_truncated_below": 1.5}], "must be in (0, 1]", "curriculum[0].until_truncated_below"),
+     "every sub-stage but the last needs until_step or until_truncated_below", "stages.rl.curriculum[0]"),
+    ([{"name": "a", "until_truncated_below": 0.0}, {"name": "b"}], "greater than 0",
+     "stages.rl.curriculum[0].until_truncated_below"),
+    ([{"name": "a", "until_truncated_below": 1.5}, {"name": "b"}], "less than or equal to 1",
+     "stages.rl.curriculum[0].until_truncated_below"),
     ([{"name": "a", "until_step": 4}, {"name": "b", "until_step": 2}, {"name": "c"}],
-     "until_step values must increase", "curriculum"),
+     "until_step must grow", "stages.rl.curriculum[1].until_step"),
 ])
-def test_curriculum_errors_name_the_file_and_field(items, message, field):
+def test_curriculum_errors_name_the_file_and_field(tmp_path, items, message, field):
+    """The curriculum is the recipe's typed SubStage list: a bad entry is a recipe error naming
+    the file, the YAML line and the key path."""
+    path = _recipe_with_curriculum(tmp_path, items)
     with pytest.raises(CascadeError) as err:
-        parse_curriculum(items, source="recipe.yaml")
-    assert (err.value.message, err.value.file, err.value.field) == (message, "recipe.yaml", field)
+        load_recipe(path)
+    assert message in err.value.message and (err.value.file, err.value.field) == (path, field)
 
 
-def test_curriculum_bounds_and_sub_stage_objects():
-    assert parse_curriculum([{"name": "a", "until_truncated_below": 1.0}])[0].until_truncated_below == 1.0
-    ready = SubStage("a", until_step=2)
-    assert parse_curriculum([ready, {"name": "b"}]) == [ready, SubStage("b")]
+def test_curriculum_bounds_and_sub_stage_objects(tmp_path):
+    (stage,) = load_recipe(_recipe_with_curriculum(tmp_path, [{"name": "a", "until_truncated_below": 1.0},
+                                                              {"name": "b"}])).stages
+    assert stage.curriculum[0].until_truncated_below == 1.0
+    assert stage.curriculum[1] == SubStage(name="b")
 
 
 def test_advance_substage_boundaries():
-    two = [SubStage("a", until_truncated_below=0.5), SubStage("b")]
+    two = [SubStage(name="a", until_truncated_below=0.5), SubStage(name="b")]
     assert advance_substage(two, 0, steps_done=1, truncated_share=0.5) == 0  # strictly below
     assert advance_substage(two, 0, steps_done=1, truncated_share=0.49) == 1
     assert advance_substage(two, 1, steps_done=9, truncated_share=0.0) == 1  # the last one stays
-    three = [SubStage("a", until_step=1), SubStage("b", until_step=2), SubStage("c")]
+    three = [SubStage(name="a", until_step=1), SubStage(name="b", until_step=2), SubStage(name="c")]
     assert advance_substage(three, 1, steps_done=2, truncated_share=1.0) == 2
-    ends = [SubStage("a", until_step=1), SubStage("b", until_step=2)]  # the last one may have an end too
+    ends = [SubStage(name="a", until_step=1), SubStage(name="b", until_step=2)]  # the last one may have an end too
     assert advance_substage(ends, 1, steps_done=5, truncated_share=0.0) == 1
 
 

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from stage_helpers import grpo_stage
 
 from cascade.engine.local import LocalEngine
-from cascade.trainers.grpo import GRPOSettings, train_grpo
+from cascade.config.recipe import GRPOStage
+from cascade.trainers.grpo import train_grpo
 from cascade.verifiers.base import VerifyResult
 
 torch.set_num_threads(1)
@@ -26,14 +28,14 @@ torch.set_num_threads(1)
 RECORDS = [{"id": f"p{i}", "prompt": f"Tell me about {i}.", "verifier": "toy"} for i in range(4)]
 
 
-def stage(**overrides) -> GRPOSettings:
-    """The stage config the tests train with; the one place that builds it."""
+def stage(**overrides) -> GRPOStage:
+    """The stage config the tests train with (the recipe's typed stage); the one place that builds it."""
     values = dict(lr=1e-3, group_size=2, batch_size=2, max_steps=1, max_response_len=8, seed=0)
     values.update(overrides)
-    return GRPOSettings(**values)
+    return grpo_stage(**values)
 
 
-def make_engine(model_dir: Path, settings: GRPOSettings) -> LocalEngine:
+def make_engine(model_dir: Path, settings: GRPOStage) -> LocalEngine:
     engine = LocalEngine(str(model_dir), optim=settings.optim_config(settings.planned_steps(len(RECORDS))), seed=0)
     # A random model almost never emits <|im_end|>; every 8th token as a stop token gives
     # responses of different lengths within a few tokens.
@@ -296,13 +298,14 @@ def test_every_dynamic_filter_round_draws_its_own_modes(tiny_model_dir, tmp_path
 def test_sub_stage_knobs_inherit_what_they_do_not_set():
     from cascade.trainers.grpo import StepKnobs, knobs_for
 
-    settings = stage(max_response_len=8, temperature=0.7, overlong_filter=False, curriculum=[
-        {"name": "a", "until_step": 1},
-        {"name": "b", "max_response_len": 3, "temperature": 1.2, "overlong_filter": True},
-    ])
-    assert knobs_for(settings, 0) == StepKnobs("a", 8, 0.7, False)
-    assert knobs_for(settings, 1) == StepKnobs("b", 3, 1.2, True)
-    assert knobs_for(stage(max_response_len=5, temperature=0.9), 0) == StepKnobs("main", 5, 0.9, False)
+    settings = stage(max_steps=2, max_response_len=8, max_prompt_len=64, temperature=0.7, overlong_filter=False,
+                     curriculum=[{"name": "a", "until_step": 1},
+                                 {"name": "b", "max_response_len": 3, "max_prompt_len": 32, "temperature": 1.2,
+                                  "overlong_filter": True}])
+    assert knobs_for(settings, 0) == StepKnobs("a", 8, 64, 0.7, False)
+    assert knobs_for(settings, 1) == StepKnobs("b", 3, 32, 1.2, True)
+    plain = stage(max_response_len=5, max_prompt_len=16, temperature=0.9)
+    assert knobs_for(plain, 0) == StepKnobs("main", 5, 16, 0.9, False)
 
 
 def test_the_stage_sampling_knobs_reach_the_engine(tiny_model_dir, tmp_path):

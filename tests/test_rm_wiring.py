@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from stage_helpers import rm_stage as typed_rm_stage
 import torch.nn.functional as F
 
 from cascade.engine.local import LocalEngine
 from cascade.errors import CascadeError
-from cascade.trainers.rm import RMSettings, encode_pair, split_heldout, train_rm
+from cascade.config.recipe import RMStage
+from cascade.trainers.rm import encode_pair, split_heldout, train_rm
 
 torch.set_num_threads(1)
 
@@ -23,11 +25,11 @@ PAIRS = [
 ]
 
 
-def rm_stage(**overrides) -> RMSettings:
-    """The stage config the tests train with; the one place that builds it."""
+def rm_stage(**overrides) -> RMStage:
+    """The stage config the tests train with (the recipe's typed stage); the one place that builds it."""
     values = dict(lr=1e-3, batch_size=4, grad_accum=2, max_steps=1, heldout_fraction=0.0, max_seq_len=512, seed=0)
     values.update(overrides)
-    return RMSettings(**values)
+    return typed_rm_stage(**values)
 
 
 def scores(engine: LocalEngine, pairs) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,10 +9,12 @@ import json
 
 import pytest
 import torch
+from stage_helpers import sft_stage as typed_sft_stage
 
 from cascade.engine.local import LocalEngine
 from cascade.errors import CascadeError
-from cascade.trainers.sft import SFTSettings, encode_records, train_sft
+from cascade.config.recipe import SFTStage
+from cascade.trainers.sft import encode_records, train_sft
 
 torch.set_num_threads(1)
 
@@ -25,11 +27,11 @@ def record(question: str, answer: str) -> dict:
 RECORDS = [record("Say hi.", "Hi!"), record("Name a colour.", "Blue."), record("Opposite of hot?", "Cold.")]
 
 
-def sft_stage(**overrides) -> SFTSettings:
-    """The stage config the tests train with; the one place that builds it."""
+def sft_stage(**overrides) -> SFTStage:
+    """The stage config the tests train with (the recipe's typed stage); the one place that builds it."""
     values = dict(lr=1e-3, batch_size=3, max_steps=1, max_seq_len=128, warmup_steps=1, seed=0)
     values.update(overrides)
-    return SFTSettings(**values)
+    return typed_sft_stage(**values)
 
 
 def test_the_logged_loss_is_the_mean_nll_of_the_trained_tokens(tiny_model_dir, tmp_path):
@@ -44,7 +46,9 @@ def test_the_logged_loss_is_the_mean_nll_of_the_trained_tokens(tiny_model_dir, t
                 if ex.loss_mask[t]:
                     nll -= float(logp[0, t - 1, ex.input_ids[t]])
                     tokens += 1
-    summary = train_sft(engine, RECORDS, sft_stage(grad_accum=2), tmp_path, progress=False)  # two micro-batches
+    # One batch of all 3 records (the recipe needs grad_accum to divide batch_size), in two
+    # micro-batches of 2 and 1.
+    summary = train_sft(engine, RECORDS, sft_stage(batch_size=4, grad_accum=2), tmp_path, progress=False)
     assert summary["metrics"]["target_tokens"] == tokens
     assert summary["metrics"]["loss"] == pytest.approx(nll / tokens, rel=1e-4)
     assert summary["metrics"]["tokens"] == sum(len(ex.input_ids) for ex in examples)
