@@ -139,3 +139,13 @@ def test_parquet_rows_name_their_row_index(tmp_path):
         list(adapt_rows(iter_rows(path), None, "prompt"))
     assert info.value.file == f"{path} row 1" and info.value.line is None
     assert [f for f, _ in info.value.problems] == ["problem", "answer"]
+
+
+def test_rows_of_a_one_line_json_array_get_distinct_ids(tmp_path):
+    # A released set can be one JSON array on a single line: every item is on line 1, so an
+    # id taken from the line alone would repeat.
+    path = tmp_path / "math.json"
+    rows = [{"problem": f"{n}+1?", "answer": str(n + 1), "source": "s"} for n in range(3)]
+    path.write_text(json.dumps(rows))
+    records = list(adapt_rows(iter_rows(path), "nemotron_math", "prompt"))
+    assert [r["id"] for r in records] == ["math-item0", "math-item1", "math-item2"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import json
 import os
 import re
@@ -41,6 +42,9 @@ class RowPlace:
     file: str
     line: int | None = None  # 1-based text line (JSONL, JSON)
     row: int | None = None  # 0-based row index (Parquet, hub datasets)
+    # 0-based item index in a JSON array: a whole array can sit on one line, so the line
+    # alone does not tell its rows apart.
+    item: int | None = None
 
     def error(self, message: str, field: str | None = None) -> CascadeError:
         file = self.file if self.row is None else f"{self.file} row {self.row}"
@@ -179,8 +183,8 @@ def _iter_json_array(path: Path, text: str) -> Iterator[tuple[RowPlace, dict[str
     pos = _skip_space(text, 1)
     if text[pos : pos + 1] == "]":
         return
-    while True:
-        place = RowPlace(str(path), line=text.count("\n", 0, pos) + 1)
+    for item in itertools.count():
+        place = RowPlace(str(path), line=text.count("\n", 0, pos) + 1, item=item)
         row, pos = _raw_decode(text, pos, place, whole_text=True)
         yield place, _expect_object(row, place)
         pos = _skip_space(text, pos)

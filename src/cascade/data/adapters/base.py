@@ -163,6 +163,8 @@ class Row:
     def default_id(self) -> str:
         """A row id from the place: unique within a file and stable across reads."""
         stem = PurePath(self.place.file).name.split(".")[0] or "row"
+        if self.place.item is not None:
+            return f"{stem}-item{self.place.item}"
         number = self.place.line if self.place.line is not None else self.place.row
         return f"{stem}-{number if number is not None else 0}"
 
