@@ -56,6 +56,31 @@ def _q(text: str) -> str:
     return shlex.quote(text)
 
 
+def chat_template_lines() -> list[str]:
+    """Script lines that set ``TEMPLATE_VAR`` to the chat template verl renders prompts with: one
+    shell variable holds the long template instead of every job's command line repeating it."""
+    return [
+        "# The chat template verl renders prompts with (cascade.cluster.verl_data.verl_chat_template),",
+        "# already in Hydra's quoted-string form.",
+        f"{TEMPLATE_VAR}=$(cat <<'{_HEREDOC_END}'",
+        hydra_value(verl_chat_template()),
+        _HEREDOC_END,
+        ")",
+    ]
+
+
+def verl_ppo_command(overrides: dict[str, object]) -> str:
+    """One ``verl.trainer.main_ppo`` call with ``overrides`` as quoted Hydra arguments; the chat
+    template comes from ``TEMPLATE_VAR`` (see ``chat_template_lines``)."""
+    words = ["python -m verl.trainer.main_ppo"]
+    for key, value in overrides.items():
+        if key == TEMPLATE_KEY:
+            words.append(f'"{key}=${{{TEMPLATE_VAR}}}"')
+        else:
+            words.append(_q(hydra_arg(key, value)))
+    return " \\\n    ".join(words)
+
+
 def _header(recipe: Recipe, stage_name: str, engine: str, start: str, final_dir: Path) -> list[str]:
     return [
         "#!/usr/bin/env bash",
@@ -115,15 +140,7 @@ def rm_job(recipe: Recipe, stage: RMStage, *, start: str, pairs_file: str, final
 def grpo_job_lines(recipe: Recipe, stage: GRPOStage, *, start: str, data_files: Sequence[str], checkpoint_dir: Path,
                    settings: ClusterSettings, reward_model_path: str | None = None) -> list[str]:
     """The verl PPO jobs of a GRPO stage (one per curriculum sub-stage), each with its gaps."""
-    lines = [
-        "",
-        "# The chat template verl renders prompts with (cascade.cluster.verl_data.verl_chat_template),",
-        "# already in Hydra's quoted-string form.",
-        f"{TEMPLATE_VAR}=$(cat <<'{_HEREDOC_END}'",
-        hydra_value(verl_chat_template()),
-        _HEREDOC_END,
-        ")",
-    ]
+    lines = ["", *chat_template_lines()]
     for number, phase in enumerate(stage_phases(stage), start=1):
         overrides = stage_to_verl_overrides(
             stage, recipe, n_gpus_per_node=settings.gpus_per_node, nnodes=settings.nnodes, model_path=start,
@@ -133,13 +150,7 @@ def grpo_job_lines(recipe: Recipe, stage: GRPOStage, *, start: str, data_files: 
         )
         lines += ["", f"# verl job {number}: {phase.name} (until step {phase.end_step or 'the end of the epochs'})"]
         lines += [f"#   not as in the local trainer: {gap}" for gap in verl_gaps(stage, phase.substage)]
-        words = ["python -m verl.trainer.main_ppo"]
-        for key, value in overrides.items():
-            if key == TEMPLATE_KEY:
-                words.append(f'"{key}=${{{TEMPLATE_VAR}}}"')
-            else:
-                words.append(_q(hydra_arg(key, value)))
-        lines.append(" \\\n    ".join(words))
+        lines.append(verl_ppo_command(overrides))
     return lines
 
 

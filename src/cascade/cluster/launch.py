@@ -31,26 +31,20 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from cascade.cluster.jobs import chat_template_lines, verl_ppo_command
 from cascade.cluster.verl_config import (
-    TEMPLATE_KEY,
     VERL_VERSION,
     default_checkpoint_dir,
-    hydra_arg,
-    hydra_value,
     require_grpo,
     stage_phases,
     stage_to_verl_overrides,
     verl_gaps,
 )
-from cascade.cluster.verl_data import export_verl_parquet, verl_chat_template
+from cascade.cluster.verl_data import export_verl_parquet
 from cascade.config import Recipe, load_recipe
 from cascade.config.recipe import BASE, DataSource, GRPOStage
 from cascade.errors import CascadeError
 from cascade.pipeline.runner import RunLayout
-
-# The script keeps the (long) chat template in one shell variable instead of repeating it per job.
-_TEMPLATE_VAR = "CASCADE_CHAT_TEMPLATE"
-_HEREDOC_END = "CASCADE_TEMPLATE_END"
 
 
 def _grpo(recipe: Recipe, stage_name: str) -> GRPOStage:
@@ -162,12 +156,7 @@ def launch_script(
             + [f"--set {q(o)}" for o in recipe_overrides]
         ),
         "",
-        "# The chat template verl renders prompts with (cascade.cluster.verl_data.verl_chat_template),",
-        "# already in Hydra's quoted-string form.",
-        f"{_TEMPLATE_VAR}=$(cat <<'{_HEREDOC_END}'",
-        hydra_value(verl_chat_template()),
-        _HEREDOC_END,
-        ")",
+        *chat_template_lines(),
     ]
     for number, phase in enumerate(stage_phases(stage), start=1):
         overrides = stage_to_verl_overrides(
@@ -183,13 +172,7 @@ def launch_script(
         )
         lines += ["", f"# 2.{number} verl job: {phase.name} (until step {phase.end_step or 'the end of the epochs'})"]
         lines += [f"#   not as in the local trainer: {gap}" for gap in verl_gaps(stage, phase.substage)]
-        words = ["python -m verl.trainer.main_ppo"]
-        for key, value in overrides.items():
-            if key == TEMPLATE_KEY:
-                words.append(f'"{key}=${{{_TEMPLATE_VAR}}}"')
-            else:
-                words.append(q(hydra_arg(key, value)))
-        lines.append(" \\\n    ".join(words))
+        lines.append(verl_ppo_command(overrides))
     lines += [
         "",
         "# 3. Merge verl's last FSDP checkpoint into a Hugging Face checkpoint.",
