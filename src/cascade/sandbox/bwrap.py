@@ -34,8 +34,8 @@ def bwrap_argv(scratch: Path, python: Path, python_args: list[str]) -> list[str]
     argv = [
         str(binary),
         "--unshare-all",  # network, pid, ipc, uts, cgroup, user namespaces
-        # The job is the namespace's pid 1, a direct child of bwrap, which reaps it: with
-        # bwrap's own init in between, that init outlived bwrap and was left a zombie.
+        # The job is the namespace's pid 1, a direct child of bwrap, which reaps it, so no
+        # intermediate init can outlive bwrap as a zombie.
         "--as-pid-1",
         "--die-with-parent",
         "--new-session",

@@ -231,8 +231,9 @@ def landlock_abi() -> int:
 
 def machine_report() -> dict[str, str]:
     """What this machine offers the sandbox, in words (for docs, bug reports and tests)."""
-    status = Path("/proc/self/status").read_text() if Path("/proc/self/status").exists() else ""
-    seccomp = next((line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("Seccomp:")), "")
+    from cascade.sandbox.seccomp import seccomp_status
+
+    seccomp = seccomp_status() != "unknown"
     controllers = Path("/sys/fs/cgroup/cgroup.controllers")
     unified = Path("/sys/fs/cgroup/unified/cgroup.controllers")
     cgroup2 = next((p.read_text().strip() or "none" for p in (controllers, unified) if p.exists()), "not mounted")
@@ -249,11 +250,6 @@ def machine_report() -> dict[str, str]:
 def available_modes() -> list[str]:
     """Every mode that can run jobs on this machine (the weak ``rlimit`` one always can)."""
     return [mode for mode in MODES if unavailable_reason(mode) is None]
-
-
-def bwrap_unavailable_reason() -> str | None:
-    """Why bwrap mode cannot be used here, or None when it can."""
-    return _bwrap_probe()
 
 
 def describe_mode(mode: str | None = None) -> str:

@@ -29,6 +29,7 @@ or 32-bit calls on x86_64) kills the process.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import platform
 import struct
@@ -134,11 +135,13 @@ def _program(denied: tuple[str, ...], *, threads_only: bool) -> bytes | None:
     return b"".join(prog)
 
 
+@functools.lru_cache(maxsize=1)
 def job_filter() -> bytes | None:
     """The filter for a whole ``landlock``-mode job, or None on an unknown architecture."""
     return _program(JOB_DENIED, threads_only=False)
 
 
+@functools.lru_cache(maxsize=1)
 def candidate_filter() -> bytes | None:
     """The filter for one code-verifier test process (see the module docstring)."""
     return _program(CANDIDATE_DENIED, threads_only=True)

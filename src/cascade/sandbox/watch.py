@@ -62,10 +62,8 @@ class JobWatch:
         self.leader, self.mode, self.uid, self.scratch = leader, mode, uid, scratch
         self.memory_bytes = limits.memory_mb * 1024 * 1024
         self.disk_bytes = limits.max_disk_mb * 1024 * 1024
-        self.samples = 0
         # time.monotonic() of the next sample: most jobs are over before the first one.
         self.next_check = time.monotonic() + INTERVAL
-        self.peak_memory = 0
 
     def members(self, stats: list[tuple[int, int, int, int, int]]) -> list[tuple[int, int, int, int, int]]:
         if self.uid is not None:
@@ -85,9 +83,7 @@ class JobWatch:
     def check(self, now: float) -> str | None:
         """``"memory"`` or ``"disk"`` when the job is over a limit, else None."""
         self.next_check = time.monotonic() + INTERVAL
-        self.samples += 1
         resident = sum(s[3] for s in self.members(_proc_stats()))
-        self.peak_memory = max(self.peak_memory, resident)
         if resident > self.memory_bytes:
             return "memory"
         if _tree_bytes(self.scratch, _MAX_ENTRIES) > self.disk_bytes:  # a few entries for a normal job

@@ -41,6 +41,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Callable, Mapping, Sequence
 
 from cascade.errors import CascadeError
+from cascade.sandbox.modes import SandboxUnavailable
 from cascade.verifiers.base import Verifier, VerifyResult, get_verifier
 
 _IN_WORKER = False
@@ -277,8 +278,6 @@ def _verify_item(name: str, completion: str, record: Mapping[str, Any]) -> Verif
     verifier = _verifier_cache.get(name)
     if verifier is None:
         verifier = _verifier_cache[name] = get_verifier(name)
-    from cascade.sandbox import SandboxUnavailable
-
     try:
         return verifier.verify(completion, record)
     except SandboxUnavailable as exc:
