@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cascade.data.io import atomic_open
 from cascade.errors import CascadeError
 
 ROPE_KEYS = ("rope_type", "factor", "original_max_position_embeddings", "attention_factor")
@@ -75,10 +75,6 @@ def write_rope_scaling(checkpoint: str | os.PathLike[str], scaling: Mapping[str,
     theta = params.get("rope_theta", config.get("rope_theta"))
     config["rope_parameters"] = {**({"rope_theta": theta} if theta is not None else {}), **scaling}
     config["rope_scaling"] = dict(scaling)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with atomic_open(path) as handle:
         json.dump(config, handle, indent=2, sort_keys=True)
         handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
