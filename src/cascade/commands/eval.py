@@ -54,7 +54,7 @@ examples:
       --temperature 0 --max-tokens 128 --data-dir data
 
   # ArenaHard, judged by a model behind an OpenAI-compatible server
-  cascade eval --model runs/tiny/final --benchmarks arena_hard --data-dir ../shared/data \\
+  cascade eval --model runs/tiny/final --benchmarks arena_hard --data-dir data \\
       --judge-base-url http://127.0.0.1:8001/v1 --judge-model judge --judge-api-key-env JUDGE_KEY
 
   # what is registered, with each benchmark's protocol and expected data layout

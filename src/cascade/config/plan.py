@@ -3,7 +3,7 @@
 Steps are ``max_steps`` when it is set (it wins over ``epochs``, the Hugging Face
 convention, exactly as the trainers count), else ``epochs x rows / batch_size`` when every
 data source can be counted: a local file, or a toy-world generator (the world of the
-recipe's seed is built in memory to count it, about 0.3 s). Otherwise the estimate is
+recipe's seed is built in memory to count it). Otherwise the estimate is
 unknown, with the reason.
 """
 

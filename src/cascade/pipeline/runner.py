@@ -514,7 +514,7 @@ def evaluate_stage(recipe: Recipe, stage_name: str, engine: Any, layout: RunLayo
     merged: dict[str, Any] = {}
     engine.model.eval()
     # Eval prompts are short and the policy is in memory: wider decode batches than training's
-    # rollouts keep both cores busy (on the tiny model 128 rows decode ~1.4x faster than 64).
+    # rollouts keep the cores busy.
     training_batch = engine.generation_batch_size
     engine.generation_batch_size = max(training_batch, EVAL_GENERATION_BATCH)
     try:
