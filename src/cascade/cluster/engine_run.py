@@ -39,6 +39,7 @@ from cascade.pipeline.runner import (
     MANIFEST,
     RunLayout,
     RunOptions,
+    trainer_stage,
     _eval_sets,
     _now,
     _stage_domain,
@@ -126,10 +127,7 @@ def _job_script(recipe: Recipe, stage: Any, layout: RunLayout, start: Path,
                       settings=settings), hashes
     stage = require_grpo(stage)
     files, hashes = _export_grpo(stage, root, data_dir, recipe.stage_seed(stage.name))
-    rm_path = None
-    if stage.reward_model is not None:
-        rm_path = str(layout.output(stage.reward_model)) if stage.reward_model in layout.stage_names \
-            else stage.reward_model
+    rm_path = trainer_stage(recipe, stage.name, layout).reward_model
     return grpo_job(recipe, stage, start=str(start), data_files=files, checkpoint_dir=checkpoint_dir,
                     final_dir=final_dir, settings=settings, reward_model_path=rm_path), hashes
 

@@ -44,7 +44,7 @@ from cascade.cluster.verl_data import export_verl_parquet
 from cascade.config import Recipe, load_recipe
 from cascade.config.recipe import BASE, DataSource, GRPOStage
 from cascade.errors import CascadeError
-from cascade.pipeline.runner import RunLayout
+from cascade.pipeline.runner import RunLayout, trainer_stage
 
 
 def _grpo(recipe: Recipe, stage_name: str) -> GRPOStage:
@@ -169,6 +169,7 @@ def launch_script(
             substage=phase.substage,
             checkpoint_dir=str(ckpt_dir),
             rollout_tp=rollout_tp,
+            reward_model_path=trainer_stage(recipe, stage_name, layout).reward_model,
         )
         lines += ["", f"# 2.{number} verl job: {phase.name} (until step {phase.end_step or 'the end of the epochs'})"]
         lines += [f"#   not as in the local trainer: {gap}" for gap in verl_gaps(stage, phase.substage)]
