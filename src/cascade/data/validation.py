@@ -55,17 +55,6 @@ def describe(error: Any) -> str:
     return f"{message} (got {type(error.get('input')).__name__})"
 
 
-def first_error(exc: ValidationError) -> tuple[Loc, str, dict[str, Any], int]:
-    """The first error of ``exc`` as ``(loc, sentence, raw error, number of errors)``.
-
-    Only the first error is reported: one line per bad input keeps errors readable, and
-    fixing the first often fixes the rest.
-    """
-    errors = exc.errors(include_url=False)
-    error = errors[0]
-    return tuple(error["loc"]), describe(error), error, len(errors)
-
-
 def every_error(exc: ValidationError) -> tuple[Loc, str]:
     """All errors of ``exc`` as ``(first loc, message)``: the first error's sentence, then
     ``; field 'x': ...`` for each further one, so a row with three bad fields names all three
