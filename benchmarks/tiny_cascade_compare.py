@@ -1,0 +1,97 @@
+"""Are two runs of the same recipe the same run? Compare two `cascade run` directories.
+
+A structural change (a refactor of the trainers, a moved module) must not change what the
+cascade computes: with the same recipe, seed, host and thread count, every eval sample and every
+stage's final weights come out identical. This reads two finished run directories and reports,
+per stage, whether the final-weight hashes (`weights_sha256` in each manifest) and the eval
+sample files agree byte for byte, then the first differing sample if any.
+
+    python benchmarks/tiny_cascade_time.py --out /tmp/before   # at the old commit
+    python benchmarks/tiny_cascade_time.py --out /tmp/after    # at the new commit
+    python benchmarks/tiny_cascade_compare.py /tmp/before /tmp/after
+
+Exit status 0 when both runs agree everywhere, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _manifests(run: Path) -> dict[str, dict]:
+    found = {}
+    for path in sorted(run.glob("stages/*/manifest.json")):
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        found[path.parent.name] = manifest
+    return found
+
+
+def _sample_files(stage_dir: Path) -> dict[str, Path]:
+    return {str(p.relative_to(stage_dir)): p for p in sorted(stage_dir.glob("eval/**/*.jsonl"))}
+
+
+def _first_difference(a: Path, b: Path) -> str:
+    lines_a = a.read_text(encoding="utf-8").splitlines()
+    lines_b = b.read_text(encoding="utf-8").splitlines()
+    for number, (la, lb) in enumerate(zip(lines_a, lines_b), start=1):
+        if la != lb:
+            return f"line {number}: {la[:160]!r} != {lb[:160]!r}"
+    return f"{len(lines_a)} lines against {len(lines_b)}"
+
+
+def compare(before: Path, after: Path) -> tuple[bool, list[str]]:
+    """Return (identical, report lines) for two run directories."""
+    lines: list[str] = []
+    same = True
+    m_before, m_after = _manifests(before), _manifests(after)
+    if sorted(m_before) != sorted(m_after):
+        lines.append(f"stages differ: {sorted(m_before)} against {sorted(m_after)}")
+        same = False
+    total_samples = 0
+    lines.append(f"{'stage':<14} {'weights':<10} {'eval files':>10} {'samples':>8}  verdict")
+    for stage in sorted(set(m_before) & set(m_after)):
+        w_before = m_before[stage].get("weights_sha256")
+        w_after = m_after[stage].get("weights_sha256")
+        weights = "same" if w_before == w_after else "DIFFER"
+        if w_before is None and w_after is None:
+            weights = "none"
+        files_before = _sample_files(before / "stages" / stage)
+        files_after = _sample_files(after / "stages" / stage)
+        verdict = "identical"
+        problems = []
+        if sorted(files_before) != sorted(files_after):
+            problems.append(f"eval files differ: {sorted(set(files_before) ^ set(files_after))}")
+        n_samples = 0
+        for name in sorted(set(files_before) & set(files_after)):
+            text_before = files_before[name].read_bytes()
+            n_samples += text_before.count(b"\n")
+            if text_before != files_after[name].read_bytes():
+                problems.append(f"{name}: {_first_difference(files_before[name], files_after[name])}")
+        total_samples += n_samples
+        if weights == "DIFFER" or problems:
+            verdict = "DIFFERENT"
+            same = False
+        lines.append(f"{stage:<14} {weights:<10} {len(files_before):>10} {n_samples:>8}  {verdict}")
+        lines.extend(f"    {p}" for p in problems[:5])
+    lines.append(f"\n{total_samples} eval samples compared; runs are {'identical' if same else 'DIFFERENT'}")
+    return same, lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("before", type=Path, help="the first run directory (e.g. the old commit's)")
+    parser.add_argument("after", type=Path, help="the second run directory")
+    args = parser.parse_args()
+    for run in (args.before, args.after):
+        if not (run / "run.json").is_file():
+            parser.error(f"{run}: not a finished run directory (no run.json)")
+    same, lines = compare(args.before, args.after)
+    print("\n".join(lines))
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
