@@ -61,7 +61,7 @@ def _tiny_recipe(tmp_path: Path, stage_yaml: str):
 def test_every_emitted_key_is_in_verl_schema():
     checked = 0
     for name in PAPER_RECIPES:
-        recipe = load_recipe(name, ["stages.swe-rl.judge=lexical"])  # a served judge is refused on verl
+        recipe = load_recipe(name, ["stages.swe-rl.judge=lexical"])  # the judge's reward_kwargs: tests/test_verl_judge.py
         for stage in recipe.stages:
             if stage.kind != "grpo" or stage.reward in ("rlhf", "if_thinking"):
                 continue
@@ -127,11 +127,11 @@ def test_if_rl_dynamic_filter_and_top_k():
 
 
 def test_swe_context_curriculum_and_code_lr():
-    # The paper recipe's served judge is refused on verl (its per-sample hook would score
-    # lexically); the lexical ablation runs there.
-    with pytest.raises(CascadeError, match="served judge"):
+    # The paper recipe's served judge runs on verl (tests/test_verl_judge.py), once every node
+    # reaches it: its default loopback address is refused for a 2-node job.
+    with pytest.raises(CascadeError, match="loopback address"):
         _overrides(load_recipe("nemotron-cascade-8b"), "swe-rl", "ctx16k")
-    recipe = load_recipe("nemotron-cascade-8b", ["stages.swe-rl.judge=lexical"])
+    recipe = load_recipe("nemotron-cascade-8b", ["stages.swe-rl.judge.base_url=http://judge.cluster:8001/v1"])
     ctx16, ctx24 = (_overrides(recipe, "swe-rl", s) for s in ("ctx16k", "ctx24k"))
     assert (ctx16["data.max_prompt_length"], ctx24["data.max_prompt_length"]) == (16384, 24576)
     assert ctx16["actor_rollout_ref.rollout.n"] == 16

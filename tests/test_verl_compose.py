@@ -27,9 +27,9 @@ from cascade.cluster.train_config import sft_overrides  # noqa: E402
 from cascade.cluster.verl_data import verl_rows  # noqa: E402
 from cascade.cluster.verl_reward import BATCH_REWARDS  # noqa: E402
 from cascade.config import load_recipe  # noqa: E402
-from cascade.errors import CascadeError  # noqa: E402
 
 PAPER_RECIPES = ("nemotron-cascade-8b", "nemotron-cascade-8b-thinking")
+JUDGE_URL = "http://judge.cluster:8001/v1"
 
 
 def _value(cfg, key):
@@ -44,13 +44,13 @@ def _compose(config_name: str, overrides: dict):
 
 def _jobs(recipe_name):
     """(stage, phase or None, overrides, config name) for every job of the recipe."""
-    recipe = load_recipe(recipe_name)
+    recipe = load_recipe(recipe_name, [f"stages.swe-rl.judge.base_url={JUDGE_URL}"])  # one every node reaches
     for stage in recipe.stages:
         if stage.kind == "sft":
             yield stage, None, sft_overrides(stage, recipe, model_path="/ckpt/parent", data_file="/d/sft.parquet",
                                              checkpoint_dir="/ckpt/verl", n_gpus_per_node=8, nnodes=4,
                                              logger=("console", "wandb")), "sft_trainer_engine"
-        elif stage.kind == "grpo" and getattr(stage, "judge", None) in (None, "lexical"):
+        elif stage.kind == "grpo":
             for phase in stage_phases(stage):
                 yield stage, phase, stage_to_verl_overrides(
                     stage, recipe, n_gpus_per_node=8, nnodes=4, model_path="/ckpt/parent",
@@ -87,25 +87,18 @@ def test_every_job_composes_in_verls_own_config(recipe_name):
                 assert _value(cfg, "reward.reward_model.model_path") == stage.reward_model
                 assert _value(cfg, "reward.reward_manager.name") == "CascadeRewardManager"
                 omega_conf_to_dataclass(cfg.reward.reward_model.rollout)
+            if stage.judge not in (None, "lexical"):  # the served judge's settings, as our hook will get them
+                judge = _value(cfg, "reward.custom_reward_function.reward_kwargs.judge")
+                assert (judge["base_url"], judge["model"]) == (JUDGE_URL, stage.judge.model)
+                assert judge["fallback_reward"] == stage.judge.fallback_reward
         else:
             assert _value(cfg, "optim.lr") == stage.lr
             assert _value(cfg, "data.train_batch_size") == stage.batch_size
             assert _value(cfg, "data.max_length") == stage.max_seq_len
             omega_conf_to_dataclass(cfg.optim)
-    # Every stage of the recipe composed (the paper recipes have no RM stage: they use a released RM),
-    # but SWE RL with a served judge, which the verl hook does not call yet: refused with a reason.
-    judged = {s.name for s in recipe.stages if getattr(s, "judge", None) not in (None, "lexical")}
-    assert seen | judged == {s.name for s in recipe.stages} and judged <= {"swe-rl"}
-    for name in judged:
-        with pytest.raises(CascadeError, match="served judge"):
-            stage_to_verl_overrides(recipe.stage(name), recipe, n_gpus_per_node=8, nnodes=1, model_path="/m",
-                                    data_files=["/d.parquet"], substage=stage_phases(recipe.stage(name))[0].substage)
-        lexical = recipe.stage(name).model_copy(update={"judge": "lexical"})  # the paper's lexical ablation
-        for phase in stage_phases(lexical):
-            cfg = _compose("ppo_trainer", stage_to_verl_overrides(
-                lexical, recipe, n_gpus_per_node=8, nnodes=4, model_path="/m", data_files=["/d.parquet"],
-                substage=phase.substage))
-            assert _value(cfg, "actor_rollout_ref.rollout.n") == lexical.group_size
+    # Every stage of the recipe composed, SWE RL with its served judge included (the paper
+    # recipes have no RM stage: they use a released RM).
+    assert seen == {s.name for s in recipe.stages}
 
 
 ROLLOUTS = {

@@ -149,7 +149,7 @@ def grpo_job_lines(recipe: Recipe, stage: GRPOStage, *, start: str, data_files: 
             reward_model_tp=settings.reward_model_tp,
         )
         lines += ["", f"# verl job {number}: {phase.name} (until step {phase.end_step or 'the end of the epochs'})"]
-        lines += [f"#   not as in the local trainer: {gap}" for gap in verl_gaps(stage, phase.substage)]
+        lines += [f"#   not as in the local trainer: {gap}" for gap in verl_gaps(stage, phase.substage, settings.nnodes)]
         lines.append(verl_ppo_command(overrides))
     return lines
 

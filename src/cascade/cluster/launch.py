@@ -172,7 +172,7 @@ def launch_script(
             reward_model_path=trainer_stage(recipe, stage_name, layout).reward_model,
         )
         lines += ["", f"# 2.{number} verl job: {phase.name} (until step {phase.end_step or 'the end of the epochs'})"]
-        lines += [f"#   not as in the local trainer: {gap}" for gap in verl_gaps(stage, phase.substage)]
+        lines += [f"#   not as in the local trainer: {gap}" for gap in verl_gaps(stage, phase.substage, nnodes)]
         lines.append(verl_ppo_command(overrides))
     lines += [
         "",

@@ -26,7 +26,8 @@ optimizer and data order, and stops at its cumulative ``until_step`` (``total_tr
 What verl 0.9.1 cannot express is listed by ``verl_gaps`` (and printed by the launcher), never
 silently dropped: masking truncated responses (``overlong_filter: true``), epoch-level filtering,
 switching sub-stages by truncation share, linear schedules and schedule horizons that differ from
-the run length. The batch-level stage rewards (``rlhf``, ``if_thinking``) run through verl's
+the run length. The SWE stage's served judge is called from the reward hook
+(``cascade.cluster.verl_judge``). The batch-level stage rewards (``rlhf``, ``if_thinking``) run through verl's
 reward-model server and cascade's reward manager (``cascade.cluster.verl_manager``).
 """
 
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade.cluster.verl_data import verl_chat_template
+from cascade.cluster.verl_judge import REWARD_KWARG, check_judge_reachable, judge_gap, judge_reward_kwargs, served_judge_stage
 from cascade.cluster.verl_reward import BATCH_REWARDS
 from cascade.config.recipe import GRPOStage, Recipe, StepKnobs
 from cascade.errors import CascadeError
@@ -48,6 +50,9 @@ VERL_VERSION = "0.9.1"
 REWARD_HOOK_PATH = "pkg://cascade.cluster.verl_reward"
 REWARD_HOOK_NAME = "compute_score"
 TEMPLATE_KEY = "actor_rollout_ref.model.custom_chat_template"
+# Keyword arguments verl adds to every call of our hook; not in verl's schema (an empty slot), so
+# Hydra gets it with "++".
+JUDGE_KWARGS_KEY = "reward.custom_reward_function.reward_kwargs"
 # verl stops at whichever comes first, epochs or total_training_steps; with max_steps set the
 # epoch count must not be the limit.
 UNBOUNDED_EPOCHS = 10_000
@@ -141,13 +146,7 @@ def stage_to_verl_overrides(
     ``reward_model`` resolved in the default run layout; ``reward_model_tp`` GPUs per replica) and
     cascade's reward manager (``cascade.cluster.verl_manager``)."""
     stage = require_grpo(stage)
-    if stage.judge is not None and stage.judge != "lexical":
-        raise CascadeError(
-            f"stage '{stage.name}' scores patches with a served judge, which the per-sample verl hook does not "
-            "call (it would score them lexically); run this stage locally, or set judge: lexical for the "
-            "paper's lexical ablation on verl (docs/cluster.md)",
-            field=f"stages.{stage.name}.judge",
-        )
+    check_judge_reachable(stage, nnodes)
     if stage.reward_shaping != "none":
         raise CascadeError(
             f"reward_shaping '{stage.reward_shaping}' needs each group's rewards together, which the "
@@ -237,6 +236,12 @@ def stage_to_verl_overrides(
         # verl applies override_config to the actor's Hugging Face config and hands the same
         # config to its vLLM rollouts, so both train and sample with this YaRN.
         overrides["actor_rollout_ref.model.override_config"] = {"rope_scaling": rope.as_config()}
+    if served_judge_stage(stage):
+        # The served judge's settings reach our hook on every call (verl's reward_kwargs).
+        from cascade.pipeline.runner import _judge_template
+
+        settings = judge_reward_kwargs(stage, num_workers=nnodes * n_gpus_per_node, template=_judge_template(stage))
+        overrides[JUDGE_KWARGS_KEY] = {REWARD_KWARG: settings}
     if stage.reward in BATCH_REWARDS:
         overrides.update(batch_reward_overrides(stage, recipe, knobs, reward_model_path, reward_model_tp))
     if phase.end_step is not None:
@@ -276,8 +281,9 @@ def batch_reward_overrides(stage: GRPOStage, recipe: Recipe, knobs: _Knobs, rewa
     }
 
 
-def verl_gaps(stage: GRPOStage, substage: str | None = None) -> list[str]:
-    """What of ``stage`` (or one sub-stage) verl 0.9.1 runs differently from the local trainer."""
+def verl_gaps(stage: GRPOStage, substage: str | None = None, nnodes: int = 1) -> list[str]:
+    """What of ``stage`` (or one sub-stage) verl 0.9.1 runs differently from the local trainer
+    on ``nnodes`` nodes."""
     stage = require_grpo(stage)
     knobs = _knobs(stage, substage)
     gaps = []
@@ -293,6 +299,9 @@ def verl_gaps(stage: GRPOStage, substage: str | None = None) -> list[str]:
             "truncated -> 0: the reward hook does not see lengths; a response cut inside <think> scores 0 "
             "(no answer), one cut after </think> is scored as written"
         )
+    judged = judge_gap(stage, nnodes)
+    if judged is not None:
+        gaps.append(judged)
     if stage.dynamic_filter:
         gaps.append(
             f"max_filter_tries {stage.max_filter_tries}: verl refills filtered groups until the batch is full, "

@@ -17,7 +17,7 @@ reward's per-sample shaping from ``cascade.verifiers.rewards``:
 | ``if``        | 1 when every constraint holds, else 0 |
 | ``math``      | 1/0; language mixing in trace or answer: -1 |
 | ``code``      | 1/0; language mixing: 0 |
-| ``swe``       | the swe verifier's score in [-1, 1] (lexical: ``judge: lexical``; a served judge needs the local trainer) |
+| ``swe``       | the swe verifier's score in [-1, 1]; with a served judge, its P("YES") for patches neither exact nor empty (``cascade.cluster.verl_judge``) |
 
 Batch-level rewards: ``rlhf`` (reward-model score; language mixing gets the *batch* minimum
 - 10) and ``if_thinking`` (1 + sigmoid of the RM score z-scored in its *group* when every
@@ -58,10 +58,14 @@ def compute_score(
     solution_str: str,
     ground_truth: str,
     extra_info: Mapping[str, Any] | None = None,
+    judge: Mapping[str, Any] | None = None,
     **_verl_extras: Any,  # verl adds keys such as reward_router_address; none are needed here
 ) -> dict[str, float]:
     """The training reward of one rollout, plus ``acc`` (the verifier's pass verdict) and
-    ``language_mixing`` (1.0 when flagged), which verl logs per key."""
+    ``language_mixing`` (1.0 when flagged), which verl logs per key. ``judge``: the ``swe``
+    stage's served judge (``cascade.cluster.verl_judge.judge_reward_kwargs``, passed by verl as
+    ``reward.custom_reward_function.reward_kwargs.judge``); adds ``judge_error`` (1.0 when the
+    judge could not score the patch and the fallback reward was given)."""
     if not isinstance(extra_info, Mapping) or not extra_info.get("verifier") or "record" not in extra_info:
         raise CascadeError(
             "verl row has no cascade extra_info (verifier, record): export the data with "
@@ -78,12 +82,19 @@ def compute_score(
     record = _record(extra_info, ground_truth, str(data_source))
     get_verifier(record["verifier"])  # an unknown verifier is a data error: say so, do not score 0
     result = _verify(record, solution_str)
+    extra = {}
+    if judge is not None and reward == "swe":
+        from cascade.cluster.verl_judge import served_judge
+
+        result = served_judge(judge).rejudge(record, result)
+        extra["judge_error"] = 1.0 if result.error == "judge_error" else 0.0
     mixed = reward in _MIXING_REWARDS and detect_language_mixing(prompt_text(record), solution_str)
     if reward:
         score = STAGE_REWARDS[reward](verifier=[result], language_mixing=[mixed])[0]
     else:
         score = result.score
-    return {"score": float(score), "acc": 1.0 if result.passed else 0.0, "language_mixing": 1.0 if mixed else 0.0}
+    return {"score": float(score), "acc": 1.0 if result.passed else 0.0, "language_mixing": 1.0 if mixed else 0.0,
+            **extra}
 
 
 def _batch_parts(reward: str, extra_info: Mapping[str, Any], ground_truth: str, label: str, solution: str,

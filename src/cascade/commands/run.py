@@ -27,6 +27,8 @@ examples:
   cascade run --set stages.math-rl.lr=1e-5 --set seed=1
   cascade run nemotron-cascade-8b --engine verl --nnodes 8 --gpus-per-node 8
                                                 every stage as a job on a Ray cluster (docs/cluster.md)
+  cascade run nemotron-cascade-8b --engine verl --nnodes 8 --judge-base-url http://judge-host:8001/v1
+                                                the same, with SWE RL's judge served where every node reaches it
   cascade run my.yaml --engine verl --launcher 'sbatch --wait -N {nnodes} --gpus-per-node {gpus_per_node} {script}'
 
 packaged recipes: tiny, nemotron-cascade-8b, nemotron-cascade-8b-thinking
@@ -70,6 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "'ray job submit --submission-id {job_id} -- bash {script}')")
     cluster.add_argument("--logger", default="console", metavar="NAMES",
                          help="the engines' loggers, comma-separated: console, tensorboard, wandb (default console)")
+    cluster.add_argument("--judge-base-url", metavar="URL",
+                         help="where verl's reward workers reach the SWE stage's served judge (e.g. "
+                              "http://judge-host:8001/v1); sets judge.base_url of every stage with a served judge. "
+                              "A loopback judge (127.0.0.1) is refused for jobs of more than one node")
     cluster.add_argument("--eval-backend", choices=("vllm", "local"), default="vllm",
                          help="how the head node evaluates each stage's checkpoint (default vllm)")
     p.set_defaults(func=run)
@@ -87,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console()
     recipe = load_recipe(args.recipe, args.overrides)
+    if getattr(args, "judge_base_url", None):
+        recipe = load_recipe(args.recipe, args.overrides + judge_url_overrides(recipe, args.judge_base_url))
+    if getattr(args, "engine", "local") != "local":
+        from cascade.cluster.verl_judge import check_judge_reachable
+
+        for stage in recipe.stages:  # before any stage trains, not when the SWE stage launches days later
+            check_judge_reachable(stage, args.nnodes)
     recipe_file = args.recipe if Path(args.recipe).exists() else f"<packaged recipe {args.recipe}>"
     if args.dry_run:
         warnings = check_recipe(recipe, recipe_file, missing_files_ok=True)
@@ -116,6 +129,13 @@ def run(args: argparse.Namespace) -> int:
     write_report(layout.root, matrix)
     console.print(f"report: {layout.root / 'report.md'}")
     return 0
+
+
+def judge_url_overrides(recipe, url: str) -> list[str]:
+    """``--set`` words that point every served judge of ``recipe`` at ``url``."""
+    from cascade.cluster.verl_judge import served_judge_stage
+
+    return [f"stages.{stage.name}.judge.base_url={url}" for stage in recipe.stages if served_judge_stage(stage)]
 
 
 def cluster_runner(args: argparse.Namespace):
