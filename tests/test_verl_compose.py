@@ -74,8 +74,11 @@ def test_every_job_composes_in_verls_own_config(recipe_name):
             assert _value(cfg, "actor_rollout_ref.actor.optim.lr") == stage.lr
             assert _value(cfg, "actor_rollout_ref.rollout.n") == stage.group_size
             assert _value(cfg, "data.train_batch_size") == stage.batch_size
-            assert _value(cfg, "algorithm.adv_estimator") == "grpo"
-            assert _value(cfg, "algorithm.filter_groups.enable") == stage.dynamic_filter
+            # overlong masking (truncated responses out of the loss) is our estimator: tests/test_verl_overlong.py
+            overlong = stage.substage_knobs(phase.substage).overlong_filter
+            assert _value(cfg, "algorithm.adv_estimator") == ("cascade_grpo" if overlong else "grpo")
+            # verl filters groups when it samples them: not behind a colocated RM (a listed gap)
+            assert _value(cfg, "algorithm.filter_groups.enable") == (stage.dynamic_filter and stage.reward not in BATCH_REWARDS)
             assert _value(cfg, "reward.custom_reward_function.name") == "compute_score"
             assert _value(cfg, "trainer.logger") == ["console", "wandb"]
             # verl's own dataclasses accept what we compose (the checks verl runs at start-up).

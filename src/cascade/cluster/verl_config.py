@@ -53,6 +53,8 @@ TEMPLATE_KEY = "actor_rollout_ref.model.custom_chat_template"
 # Keyword arguments verl adds to every call of our hook; not in verl's schema (an empty slot), so
 # Hydra gets it with "++".
 JUDGE_KWARGS_KEY = "reward.custom_reward_function.reward_kwargs"
+OVERLONG_MODULE = "pkg://cascade.cluster.verl_overlong"
+OVERLONG_ESTIMATOR = "cascade_grpo"  # cascade.cluster.verl_overlong.ESTIMATOR (that module imports verl)
 # verl stops at whichever comes first, epochs or total_training_steps; with max_steps set the
 # epoch count must not be the limit.
 UNBOUNDED_EPOCHS = 10_000
@@ -168,7 +170,7 @@ def stage_to_verl_overrides(
         "algorithm.adv_estimator": "grpo",
         "algorithm.norm_adv_by_std_in_grpo": True,
         "algorithm.use_kl_in_reward": False,
-        "algorithm.filter_groups.enable": stage.dynamic_filter,
+        "algorithm.filter_groups.enable": verl_dynamic_filter(stage),
         # ---- data
         "data.train_files": files,
         "data.val_files": files,  # verl builds a val loader even with validation off
@@ -244,9 +246,11 @@ def stage_to_verl_overrides(
         overrides[JUDGE_KWARGS_KEY] = {REWARD_KWARG: settings}
     if stage.reward in BATCH_REWARDS:
         overrides.update(batch_reward_overrides(stage, recipe, knobs, reward_model_path, reward_model_tp))
+    if knobs.overlong_filter:
+        overrides.update(overlong_overrides(stage, knobs))
     if phase.end_step is not None:
         overrides["trainer.total_training_steps"] = phase.end_step
-    if stage.dynamic_filter:
+    if verl_dynamic_filter(stage):
         # Keep only groups whose training rewards differ ("reward": verl's canonical reward).
         overrides["algorithm.filter_groups.metric"] = "reward"
         # verl 0.9.1's (v1) trainer refills evicted groups until the batch is full and ignores
@@ -254,6 +258,41 @@ def stage_to_verl_overrides(
         # One at a time is the local trainer's order (generate, filter, generate more).
         overrides["algorithm.filter_groups.max_inflight_gen_batches"] = 1
     return overrides
+
+
+def verl_dynamic_filter(stage: GRPOStage) -> bool:
+    """Whether verl filters the stage's groups. verl 0.9.1 filters when it samples a group, which
+    needs the reward then: a batch-level reward comes from the colocated reward model after
+    sampling, and verl's trainer refuses filter_groups with it."""
+    return stage.dynamic_filter and stage.reward not in BATCH_REWARDS
+
+
+def overlong_overrides(stage: GRPOStage, knobs: StepKnobs) -> dict[str, Any]:
+    """Truncated responses out of the loss (``cascade.cluster.verl_overlong``): our advantage
+    estimator, registered by our replay buffer, which gets the arguments verl's trainer would give
+    its own (a custom sampler gets none) plus the phase's response budget."""
+    builtin: dict[str, Any] = {
+        "train_batch_size": stage.batch_size,
+        # verl fetches one prompt at a time when filtering groups, else one training batch at a time.
+        "gen_batch_size": 1 if verl_dynamic_filter(stage) else stage.batch_size,
+        "max_inflight_gen_batches": 1,
+        "sync_refill_failed_groups": False,
+    }
+    if verl_dynamic_filter(stage):
+        builtin["filter_groups_metric"] = "reward"
+    return {
+        "algorithm.adv_estimator": OVERLONG_ESTIMATOR,
+        # The estimator's zeroed response_mask reaches the actor through rollout correction's write-back,
+        # which needs the rollout's log-probabilities and the decoupled (non-bypass) mode.
+        "actor_rollout_ref.rollout.calculate_log_probs": True,
+        "algorithm.rollout_correction.bypass_mode": False,
+        "trainer.v1.sampler.custom_sampler.path": OVERLONG_MODULE,
+        "trainer.v1.sampler.custom_sampler.name": "CascadeReplayBuffer",
+        "trainer.v1.sampler.sampler_kwargs": {
+            "overlong": {"max_response_length": knobs.max_response_len, "eps": stage.adv_eps},
+            "builtin": builtin,
+        },
+    }
 
 
 def batch_reward_overrides(stage: GRPOStage, recipe: Recipe, knobs: _Knobs, reward_model_path: str | None,
@@ -289,9 +328,11 @@ def verl_gaps(stage: GRPOStage, substage: str | None = None, nnodes: int = 1) ->
     gaps = []
     if knobs.overlong_filter:
         gaps.append(
-            "overlong_filter: verl cannot mask truncated responses from the loss (its DAPO overlong "
-            "buffer is a length penalty, not a mask), and the reward hook does not see lengths; "
-            "truncated responses are trained with the reward they score (0 when <think> never closed)"
+            "overlong_filter: truncated responses (max_response_length tokens) get no advantage and leave "
+            "their group's statistics and the loss's sum (cascade.cluster.verl_overlong), but verl's token-mean "
+            "denominator still counts their tokens" + (
+                "; dynamic filtering judges a group by all its rewards, truncated ones included"
+                if verl_dynamic_filter(stage) else "")
         )
     elif truncated_reward(stage.reward) is not None:
         # A stage that scores a truncated reply as written (RLHF) runs the same in verl.
@@ -302,7 +343,13 @@ def verl_gaps(stage: GRPOStage, substage: str | None = None, nnodes: int = 1) ->
     judged = judge_gap(stage, nnodes)
     if judged is not None:
         gaps.append(judged)
-    if stage.dynamic_filter:
+    if stage.dynamic_filter and not verl_dynamic_filter(stage):
+        gaps.append(
+            f"dynamic_filter: verl 0.9.1 filters groups when it samples them, before the colocated reward model "
+            f"has scored them (its trainer refuses the combination), so this {stage.reward} stage trains on every "
+            "group; groups whose rewards are all equal get zero advantage and add no gradient"
+        )
+    if verl_dynamic_filter(stage):
         gaps.append(
             f"max_filter_tries {stage.max_filter_tries}: verl refills filtered groups until the batch is full, "
             "with no bound on the number of generation batches (the local trainer trains on what it has after "
