@@ -5,6 +5,8 @@
 - ``train_config``: SFT stages -> verl SFT trainer overrides; RM stages -> TRL RewardConfig words;
 - ``verl_reward``:  our verifiers (and verl's served reward model) behind verl's reward hook;
 - ``verl_manager``: verl reward manager doing the batch step of ``rlhf`` / ``if_thinking`` (imports verl);
+- ``verl_judge``:   the ``swe`` stage's served judge, called from the reward hook in verl's reward workers;
+- ``verl_overlong``: overlong masking as a verl advantage estimator and replay buffer (imports verl);
 - ``trl_rm``:       the RM job's entry point (TRL's RewardTrainer; imports TRL);
 - ``jobs``:         the job script of a stage; ``engine_run``: ``cascade run --engine verl``;
 - ``launch``:       the hand-run bash script for one GRPO stage.

@@ -23,12 +23,14 @@ A curriculum runs as one verl job per sub-stage (``stage_phases``). All jobs of 
 verl checkpoint folder and ``resume_mode=auto``, so each job resumes the previous one's weights,
 optimizer and data order, and stops at its cumulative ``until_step`` (``total_training_steps``).
 
-What verl 0.9.1 cannot express is listed by ``verl_gaps`` (and printed by the launcher), never
-silently dropped: masking truncated responses (``overlong_filter: true``), epoch-level filtering,
-switching sub-stages by truncation share, linear schedules and schedule horizons that differ from
-the run length. The SWE stage's served judge is called from the reward hook
-(``cascade.cluster.verl_judge``). The batch-level stage rewards (``rlhf``, ``if_thinking``) run through verl's
-reward-model server and cascade's reward manager (``cascade.cluster.verl_manager``).
+What verl 0.9.1 runs differently is listed by ``verl_gaps`` (and printed by the launcher), never
+silently dropped: epoch-level filtering, the bound on dynamic-filter tries, group filtering behind
+a colocated reward model, switching sub-stages by truncation share, linear schedules and schedule
+horizons that differ from the run length. Masking truncated responses (``overlong_filter: true``)
+is our advantage estimator (``cascade.cluster.verl_overlong``). The SWE stage's served judge is
+called from the reward hook (``cascade.cluster.verl_judge``). The batch-level stage rewards
+(``rlhf``, ``if_thinking``) run through verl's reward-model server and cascade's reward manager
+(``cascade.cluster.verl_manager``).
 """
 
 from __future__ import annotations
