@@ -228,3 +228,17 @@ def test_v1_trainer_writes_the_zeroed_mask_back_for_the_actor(verl, monkeypatch)
     _expected, valid = _local_advantages(recipe.stage("math-rl").adv_eps)
     kept = [int(row.sum()) for row in written["response_mask"].unbind()]
     assert kept == [n if ok else 0 for n, ok in zip(LENGTHS, valid)]
+
+
+def test_no_group_filtering_behind_a_colocated_reward_model():
+    """The thinking recipe's IF-RL filters groups locally; verl 0.9.1 cannot (its trainer refuses
+    filter_groups with a colocated RM at start-up), so the job runs without and says so."""
+    recipe = load_recipe("nemotron-cascade-8b-thinking")
+    for name in ("if-rl-ifeval", "if-rl-ifbench"):
+        stage = recipe.stage(name)
+        assert stage.dynamic_filter and stage.reward == "if_thinking"
+        o = _overrides(recipe, name, None)
+        assert o["algorithm.filter_groups.enable"] is False and "algorithm.filter_groups.metric" not in o
+        assert any("colocated reward model" in g for g in verl_gaps(stage))
+    unified = load_recipe("nemotron-cascade-8b")  # a per-sample reward: verl filters as locally
+    assert _overrides(unified, "if-rl-ifeval", None)["algorithm.filter_groups.enable"] is True
