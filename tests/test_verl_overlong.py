@@ -64,11 +64,11 @@ def test_overlong_phases_get_the_estimator_and_their_budget(recipe_name):
 @pytest.fixture(scope="module")
 def verl():
     """verl's V1 trainer code: needs verl with its own `verl-core` extra (TransferQueue) and the
-    serving packages its rollout imports (fastapi, uvicorn, cachetools), which `verl[vllm]` brings."""
+    serving packages its rollout imports (fastapi, uvicorn, cachetools): cascade's `verl-core` extra."""
     pytest.importorskip("hydra")
     verl = pytest.importorskip("verl", reason="verl is not installed (pip install -e '.[verl-core]')")
     pytest.importorskip("verl.trainer.ppo.v1", reason="verl's V1 trainer does not import here (it needs "
-                        "TransferQueue, fastapi, uvicorn and cachetools: pip install 'verl[vllm]==0.9.1')")
+                        "TransferQueue, fastapi, uvicorn and cachetools: pip install -e '.[verl-core]')")
     return verl
 
 
