@@ -49,19 +49,21 @@ audit hook's reach, which is why the mode runs only when asked for by name.
 import os
 import sys
 
-# Modules (any dotted component) the job may not import: native-call, sub-interpreter,
-# shared-memory and CPython test modules. Names starting with these prefixes too.
+# Modules (any dotted component) the job may not import: native calls, sub-interpreters,
+# named semaphores and shared memory (files outside scratch, with no audit event), CPython
+# test modules. Names starting with these prefixes too.
 _BLOCKED_MODULES = frozenset(
     {
-        "ctypes", "_ctypes", "_ctypes_test", "_posixsubprocess", "_posixshmem", "_xxsubinterpreters",
-        "_xxinterpchannels", "_interpreters", "_interpchannels", "_interpqueues", "interpreters",
+        "ctypes", "_ctypes", "_ctypes_test", "_posixsubprocess", "_posixshmem", "_multiprocessing",
+        "_xxsubinterpreters", "_xxinterpchannels", "_interpreters", "_interpchannels", "_interpqueues", "interpreters",
         "_remote_debugging", "xxsubtype", "xxlimited", "xxlimited_35",
     }
 )
 _BLOCKED_PREFIXES = ("_test", "_xx", "_interp")
-# Built-in modules not created up front: not dangerous, but slow to create (this one
-# imports xml.etree and re); xml.etree falls back to its pure-Python version.
-_NOT_PRECREATED = frozenset({"_elementtree"})
+# Built-in modules not created up front: not dangerous, but creating them imports Python
+# modules (xml.etree and re; collections and functools), which would slow every job down.
+# xml.etree and pickle fall back to their pure-Python versions.
+_NOT_PRECREATED = frozenset({"_elementtree", "_pickle"})
 # Unaudited functions removed from the interpreter (they create files outside scratch or
 # signal processes by pidfd, past the os.kill check).
 _PRUNED = (
@@ -108,19 +110,19 @@ def _prune(pruned):
     """Remove unaudited functions from their modules and from every container holding them."""
     import gc
 
-    for module_name, names in pruned:
-        module = sys.modules.get(module_name)
+    found = [getattr(sys.modules.get(module), name, None) for module, names in pruned for name in names]
+    targets = tuple(target for target in found if target is not None)  # a tuple: never edited below
+    del found
+    for holder in gc.get_referrers(*targets):  # module dicts, os.supports_* sets
+        if isinstance(holder, dict):
+            for key in [k for k, v in holder.items() if any(v is t for t in targets)]:
+                del holder[key]
+        elif isinstance(holder, (set, list)):
+            for target in targets:
+                while target in holder:
+                    holder.remove(target)
+    for module, names in pruned:
         for name in names:
-            target = getattr(module, name, None)
-            if target is None:
-                continue
-            for holder in gc.get_referrers(target):
-                if isinstance(holder, dict):
-                    for key in [k for k, v in holder.items() if v is target]:
-                        del holder[key]
-                elif isinstance(holder, (set, list)):
-                    while target in holder:
-                        holder.remove(target)
             if name in getattr(os, "__all__", ()):
                 os.__all__.remove(name)
 
