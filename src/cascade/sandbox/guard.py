@@ -49,12 +49,16 @@ audit hook's reach, which is why the mode runs only when asked for by name.
 import os
 import sys
 
-# Modules (any dotted component) the job may not import: native calls, sub-interpreters,
-# named semaphores and shared memory (files outside scratch, with no audit event), CPython
-# test modules. Names starting with these prefixes too.
+# Modules (any dotted component) the job may not import: native calls, sub-interpreters
+# and CPython test modules; and native code that opens paths or talks to the system with
+# no audit event: named semaphores and shared memory, sqlite and dbm files, readline
+# history files, Tcl (which runs programs), the passwd/group databases, syslog. Names
+# starting with these prefixes too.
 _BLOCKED_MODULES = frozenset(
     {
         "ctypes", "_ctypes", "_ctypes_test", "_posixsubprocess", "_posixshmem", "_multiprocessing",
+        "_sqlite3", "_dbm", "_gdbm", "readline", "_curses", "_curses_panel", "_tkinter", "pwd", "grp",
+        "spwd", "nis", "syslog", "ossaudiodev",
         "_xxsubinterpreters", "_xxinterpchannels", "_interpreters", "_interpchannels", "_interpqueues", "interpreters",
         "_remote_debugging", "xxsubtype", "xxlimited", "xxlimited_35",
     }
@@ -149,6 +153,9 @@ def _install(scratch):
             "ctypes.addressof", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
             "sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions",
             "sys.addaudithook", "sys.remote_exec", "os.link", "os.symlink",
+            # name lookups reach the network (DNS) even without a socket of the job's own
+            "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr",
+            "socket.getnameinfo",
         }
     )
     write_events = frozenset({"os.remove", "os.rmdir", "os.mkdir", "os.truncate", "os.mkfifo", "os.mknod"})
@@ -285,18 +292,12 @@ def _install(scratch):
                 return True
         return False
 
-    def check_kill(target, _getsid=os.getsid, _session=os.getsid(0), _deny=deny, _type=type, _int=int,
-                   _gone=ProcessLookupError, _failure=OSError):
+    def check_kill(target, _getsid=os.getsid, _session=os.getsid(0), _deny=deny, _type=type, _int=int):
         # Only processes of the job's own session: never the parent, never -1 (everyone).
+        # A process that is gone makes getsid raise, which refuses the kill as it would fail.
         if _type(target) is not _int or target <= 0:
             _deny("signalling a process group or every process")
-        try:
-            session = _getsid(target)
-        except _gone:
-            return
-        except _failure:
-            session = -1
-        if session != _session:
+        if _getsid(target) != _session:
             _deny("signalling a process outside the job")
 
     own = guard_functions + (deny, text, resolve, locate, in_scratch, may_read, check_open, check_write,
@@ -312,7 +313,8 @@ def _install(scratch):
              _write_events=write_events, _path_only=path_only_events, _read_events=read_events,
              _sealed=sealed_attributes, _is_blocked=is_blocked, _text=text, _builtin_names=builtin_names,
              _roots=read_roots, _check_kill=check_kill, _getpid=os.getpid, _main_pid=os.getpid(),
-             _type=type, _int=int, _issubclass=issubclass, _function=type(deny), _guard_code=guard_code):
+             _type=type, _int=int, _issubclass=issubclass, _function=type(deny), _guard_code=guard_code,
+             _no_module=ImportError):
         if event not in _handled:
             return
         if event in _refused:
@@ -346,8 +348,9 @@ def _install(scratch):
         elif event == "os.kill" or event == "os.killpg":
             _check_kill(args[0])
         elif event == "import":
+            # ImportError, so code with a fallback (``try: import readline``) still runs.
             if _is_blocked(args[0]):
-                _deny("importing %s" % (args[0],))
+                _deny("importing %s" % (_text(args[0]),), _no_module)
             if args[1] is not None:  # an extension module: only the interpreter's own, never a builtin's name
                 name = _text(args[0])
                 origin = _locate(args[1])
@@ -356,7 +359,7 @@ def _install(scratch):
                     if origin.startswith(root + "/"):
                         inside = True
                 if not inside or name.split(".")[-1] in _builtin_names:
-                    _deny("loading the extension %s from %s" % (name, origin))
+                    _deny("loading the extension %s from %s" % (name, origin), _no_module)
         elif event == "object.__setattr__" or event == "object.__delattr__":
             # Only the guard's own functions: namedtuple sets __defaults__, types.coroutine __code__.
             if args[1] in _sealed and _type(args[0]) is _function and args[0].__code__ in _guard_code:
