@@ -6,8 +6,11 @@ alive afterwards and no scratch directory left behind. The parent (this test pro
 must survive every attack and run the next job.
 
 "Contained" for reads means the real content never reaches the job's output: under bwrap
-/etc, /root and /work do not exist in the sandbox; in rlimit mode the audit hook refuses
-the open and the per-job uid cannot read root's private files anyway.
+/etc, /root and /work do not exist in the sandbox; under landlock they cannot be opened;
+in rlimit mode the guard's audit hook refuses the open and the per-job uid cannot read
+root's private files anyway. The escapes once found in the weak mode's guard, with their
+variants, are here too and must be contained in every mode (see docs/sandbox.md, "The
+weak mode's guard").
 
 No attack is expected to fail here when the tests run as root. Without root (no per-job
 uid), rlimit mode cannot kill a child that left the session with setsid: that case is a

@@ -27,9 +27,11 @@ job's interpreter, so it is built to give nothing away:
   event) can produce a fresh ``_posixsubprocess`` (whose ``fork_exec`` runs programs
   without an audit event) or a fresh copy of a module the guard pruned.
   ``_posixsubprocess`` itself is a stub that refuses; ``_testcapi`` and the
-  sub-interpreter modules (a sub-interpreter has no audit hook), ``ctypes`` and any
+  sub-interpreter modules (a sub-interpreter has no audit hook), ``ctypes``, modules
+  whose native code opens files or the system unaudited (``_BLOCKED_MODULES``) and any
   extension module outside the interpreter's own directories cannot be imported; the
-  unaudited ``os.mkfifo``, ``os.mknod`` and ``signal.pidfd_send_signal`` are removed.
+  unaudited ``os.mkfifo``, ``os.mknod`` and ``signal.pidfd_send_signal`` are removed,
+  and name lookups (DNS needs no socket of the job's own) are refused.
 - **Paths whose base the hook cannot see stay in scratch.** The ``open`` event does not
   say which ``dir_fd`` a relative path is resolved against, and another thread may
   ``chdir`` between the check and the open. So: the working directory can only move
