@@ -6,8 +6,11 @@ alive afterwards and no scratch directory left behind. The parent (this test pro
 must survive every attack and run the next job.
 
 "Contained" for reads means the real content never reaches the job's output: under bwrap
-/etc, /root and /work do not exist in the sandbox; in rlimit mode the audit hook refuses
-the open and the per-job uid cannot read root's private files anyway.
+/etc, /root and /work do not exist in the sandbox; under landlock they cannot be opened;
+in rlimit mode the guard's audit hook refuses the open and the per-job uid cannot read
+root's private files anyway. The escapes once found in the weak mode's guard, with their
+variants, are here too and must be contained in every mode (see docs/sandbox.md, "The
+weak mode's guard").
 
 No attack is expected to fail here when the tests run as root. Without root (no per-job
 uid), rlimit mode cannot kill a child that left the session with setsid: that case is a
@@ -59,8 +62,6 @@ class Attack:
     limits: Limits = FAST
     # Modes that truly cannot contain this attack, with the reason (strict xfail).
     weak_in: dict[str, str] = field(default_factory=dict)
-    # False for a race the attack does not always win in those modes.
-    always_wins_in_weak: bool = True
 
 
 @pytest.fixture
@@ -213,55 +214,186 @@ ATTACKS = [
     Attack("delete_scratch", "import os, shutil\nshutil.rmtree(os.getcwd())\nprint('deleted')\n",
            {"ok", "runtime_error"}),
     Attack("chdir_root_and_write",
-           "import os\nos.chdir('/')\nfor p in ('pwned', '/tmp/pwned-" + CANARY + "', '/usr/pwned'):\n"
-           "    try:\n        open(p, 'w').write('x')\n        print('WROTE', p)\n    except OSError as e:\n        print('blocked', e)\n",
-           {"ok"}, _absent("WROTE")),
+           "import os\nhome = os.getcwd()\ntry:\n    os.chdir('/')\nexcept OSError as e:\n    print('blocked', e)\n"
+           "for p in ('pwned', '/tmp/pwned-" + CANARY + "', '/usr/pwned'):\n"
+           "    try:\n        open(p, 'w').write('x')\n        print('WROTE', os.path.abspath(p).startswith(home + '/'))\n"
+           "    except OSError as e:\n        print('blocked', e)\n",
+           {"ok"}, _absent("WROTE False")),
 ]
 
 
 # --- escapes from the weak mode's audit hook, and whole-job limits ------------------------
-# Pure-Python ways past an in-process guard. The kernel-enforced modes must contain every
-# one of them; the weak rlimit mode cannot, which is why it only runs when asked for by name.
-WEAK_GUARD = "the weak rlimit mode's audit hook can be bypassed from Python; use bwrap or landlock"
+# Pure-Python ways past an in-process guard, each with its variants. The kernel-enforced
+# modes contain them by construction; the weak rlimit mode's guard (cascade.sandbox.guard)
+# must contain them too. Every program prints ESCAPED (and the secret) when it gets past.
 
-GUARD_FRAME_CODE_SWAP = """
-def disarm():
+# 1. Switch the guard off through its own frames: take every frame of a refused open's
+# traceback and, for every function reachable from those frames, replace its code and its
+# defaults with always-true ones and point every string, tuple and set in its closure
+# cells at "/" (the old guard's deny function, scratch path and roots).
+GUARD_FRAME_TAMPER = """
+import types
+allow = lambda *args, **kwargs: True
+def loosen(value):
+    if isinstance(value, str):
+        return '/'
+    if isinstance(value, (tuple, frozenset, set)):
+        return type(value)(['/'])
+    if isinstance(value, types.FunctionType):
+        return allow
+    return value
+changed = []
+def tamper(function):
+    for name, new in (('__code__', lambda: allow.__code__),
+                      ('__defaults__', lambda: tuple(map(loosen, function.__defaults__ or ()))),
+                      ('__kwdefaults__', lambda: {k: loosen(v) for k, v in (function.__kwdefaults__ or {}).items()})):
+        try:
+            setattr(function, name, new())
+            changed.append(name)
+        except Exception:
+            pass
+    for cell in function.__closure__ or ():
+        try:
+            cell.cell_contents = loosen(cell.cell_contents)
+            changed.append('cell')
+        except Exception:
+            pass
+seen = set()
+for _ in range(3):
     try:
         open('/etc/passwd')
-    except PermissionError as exc:
+    except Exception as exc:
         tb = exc.__traceback__
         while tb is not None:
             frame = tb.tb_frame
             while frame is not None:
-                deny = frame.f_locals.get('deny')
-                if callable(deny):
-                    deny.__code__ = (lambda what: None).__code__
-                    return 'disarmed'
+                if frame.f_code.co_filename != __file__:
+                    for value in list(frame.f_locals.values()):
+                        if isinstance(value, types.FunctionType) and id(value) not in seen:
+                            seen.add(id(value))
+                            tamper(value)
                 frame = frame.f_back
             tb = tb.tb_next
-    except OSError as exc:
-        return 'os error %s' % exc
-    return 'nothing to disarm'
-print(disarm())
+print('functions', len(seen), 'changed', sorted(set(changed)))
 try:
-    print(open('/etc/passwd').read())
-except OSError as exc:
-    print('blocked', exc)
+    print('ESCAPED', open('/etc/passwd').read())
+except Exception as exc:
+    print('blocked', type(exc).__name__, exc)
 """
 
+# 1b. The same from a signal handler, which runs between any two bytecodes, the guard's
+# included, and is handed the frame it interrupted.
+GUARD_FRAME_FROM_SIGNAL = """
+import signal, time, types
+allow = lambda *args, **kwargs: True
+grabbed = []
+def handler(signum, frame):
+    while frame is not None:
+        if frame.f_code.co_filename != __file__:
+            for value in list(frame.f_locals.values()):
+                # the guard's own functions: they come from python -c, not from a file
+                if isinstance(value, types.FunctionType) and value.__code__.co_filename.startswith('<'):
+                    try:
+                        value.__code__ = allow.__code__
+                        grabbed.append(value.__name__)
+                    except Exception:
+                        pass
+        frame = frame.f_back
+signal.signal(signal.SIGALRM, handler)
+signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+text, end = None, time.monotonic() + 0.5
+while time.monotonic() < end:
+    try:
+        text = open('/etc/passwd').read()
+        break
+    except Exception:
+        pass
+signal.setitimer(signal.ITIMER_REAL, 0)
+print('changed', sorted(set(grabbed)))
+print('ESCAPED ' + text if text else 'blocked')
+"""
+
+# 1c. Change what the guard's Python code relies on instead of the guard itself:
+# builtins, os.path's module globals, os.fsdecode.
+GUARD_PATCHED_STDLIB = """
+import builtins, os, posixpath
+decoy = os.path.join(os.getcwd(), 'decoy')
+open('decoy', 'w').write('decoy')
+real_open = builtins.open
+posixpath._joinrealpath = lambda *args, **kwargs: (decoy, True)
+posixpath.abspath = lambda path: path
+os.fsdecode = lambda path: decoy
+builtins.isinstance = lambda *args: True
+builtins.any = lambda *args: True
+class Path(str):
+    def startswith(self, *args):
+        return True
+    def __eq__(self, other):
+        return True
+    __hash__ = str.__hash__
+for path in ('/etc/passwd', Path('/etc/passwd')):
+    try:
+        print('ESCAPED', real_open(path).read())
+    except Exception as exc:
+        print('blocked', type(exc).__name__, exc)
+"""
+
+# 2. dir_fd: the open event does not say which directory a relative path is resolved
+# against. From deep inside scratch '../' * 8 stays inside; from scratch's top it does not.
 DIR_FD_RELATIVE_OPEN = """
 import os
 os.makedirs('a/b/c/d/e/f/g/h')
 top = os.open('.', os.O_RDONLY)
 os.chdir('a/b/c/d/e/f/g/h')
-# From the deep cwd this path stays inside scratch; from ``top`` it climbs out to /.
 try:
     fd = os.open('../' * 8 + 'etc/passwd', os.O_RDONLY, dir_fd=top)
-    print(os.read(fd, 1 << 20).decode())
+    print('ESCAPED', os.read(fd, 1 << 20).decode())
 except OSError as exc:
     print('blocked', exc)
 """
 
+# 2b. A directory outside scratch as the base, with a relative path free of '..':
+# /proc/self/root is the whole file system.
+DIR_FD_OUTSIDE_BASE = """
+import os
+for base in ('/proc/self', '/proc/%d' % os.getpid(), '/usr', '/'):
+    for flags in (os.O_RDONLY, os.O_RDONLY | os.O_DIRECTORY, getattr(os, 'O_PATH', 0)):
+        try:
+            fd = os.open(base, flags)
+        except OSError as exc:
+            print('blocked', base, exc)
+            continue
+        for relative in ('root/etc/passwd', 'etc/passwd', '../etc/passwd'):
+            try:
+                handle = os.open(relative, os.O_RDONLY, dir_fd=fd)
+                print('ESCAPED', os.read(handle, 1 << 20).decode())
+            except OSError as exc:
+                print('blocked', base, relative, exc)
+        os.close(fd)
+"""
+
+# 2c. A symlink made through a dir_fd, checked against a different directory than the
+# one it lands in, then followed through the same dir_fd.
+SYMLINK_THROUGH_DIR_FD = """
+import os
+os.makedirs('a/b/c/d/e/f/g/h')
+top = os.open('.', os.O_RDONLY)
+os.chdir('a/b/c/d/e/f/g/h')
+try:
+    os.symlink('../' * 8 + 'etc', 'l', dir_fd=top)
+    handle = os.open('l/passwd', os.O_RDONLY, dir_fd=top)
+    print('ESCAPED', os.read(handle, 1 << 20).decode())
+except OSError as exc:
+    print('blocked', exc)
+for source in ('/etc/passwd', '/etc'):
+    try:
+        os.symlink(source, 'link-' + source.replace('/', '_'))
+        print('ESCAPED', open('link-' + source.replace('/', '_') + ('' if source.endswith('passwd') else '/passwd')).read())
+    except OSError as exc:
+        print('blocked', exc)
+"""
+
+# 3. A thread moves the working directory between the guard's check and the open.
 CHDIR_RACE = """
 import os, threading, time
 os.makedirs('etc')
@@ -289,26 +421,81 @@ while found is None and time.monotonic() < end:
         pass
 done = True
 thread.join()
-print(found or 'no race won')
+print('ESCAPED ' + found if found else 'no race won')
 """
 
-SUBINTERPRETER = """
-try:
+# 3b. The same race with both directories inside scratch (so each chdir is allowed) and a
+# relative path that stays inside from the deep one and reaches /etc from the top one.
+CHDIR_RACE_INSIDE = """
+import os, threading, time
+home = os.getcwd()
+os.makedirs('a/b/c/d/e/f/g/h')
+deep = os.path.join(home, 'a/b/c/d/e/f/g/h')
+path = '../' * home.count('/') + 'etc/passwd'
+done = False
+def flip():
+    while not done:
+        os.chdir(deep)
+        os.chdir(home)
+thread = threading.Thread(target=flip)
+thread.start()
+found, end = None, time.monotonic() + 0.7
+while found is None and time.monotonic() < end:
+    try:
+        with open(path) as handle:
+            found = handle.read()
+    except OSError:
+        pass
+done = True
+thread.join()
+print('ESCAPED ' + found if found else 'no race won')
+"""
+
+# 4. A sub-interpreter has no audit hook: reach one through every loader route.
+SUBINTERPRETERS = """
+import importlib, importlib.util, os, shutil
+payload = "try:\\n    print('ESCAPED', open('/etc/passwd').read())\\nexcept OSError as e:\\n    print('blocked', e)\\n"
+def testcapi():
+    importlib.import_module('_testcapi').run_in_subinterp(payload)
+def import_statement():
     import _testcapi
-except ImportError as exc:
-    print('no _testcapi', exc)
-else:
-    _testcapi.run_in_subinterp("try:\\n    print(open('/etc/passwd').read())\\nexcept OSError as e:\\n    print('blocked', e)\\n")
+    _testcapi.run_in_subinterp(payload)
+def xxsubinterpreters():
+    module = importlib.import_module('_xxsubinterpreters')
+    module.run_string(module.create(), payload)
+def interpreters():
+    module = importlib.import_module('_interpreters')
+    module.exec(module.create(), payload)
+def create_dynamic():
+    import _imp
+    _imp.create_dynamic(importlib.util.find_spec('_testcapi')).run_in_subinterp(payload)
+def copied_library():
+    origin = importlib.util.find_spec('_testcapi').origin
+    os.makedirs('lib', exist_ok=True)
+    copy = os.path.join(os.getcwd(), 'lib', os.path.basename(origin))
+    shutil.copyfile(origin, copy)
+    spec = importlib.util.spec_from_file_location('_testcapi', copy)
+    importlib.util.module_from_spec(spec).run_in_subinterp(payload)
+def testinternalcapi():
+    importlib.import_module('_testinternalcapi')
+    print('imported _testinternalcapi')
+for route in (testcapi, import_statement, xxsubinterpreters, interpreters, create_dynamic, copied_library,
+              testinternalcapi):
+    try:
+        route()
+    except BaseException as exc:
+        print('blocked', route.__name__, type(exc).__name__, exc)
 """
 
+# 5. _posixsubprocess.fork_exec starts a program with no audit event; importlib's own
+# import path raises no import event either. Every way to reach it.
 POSIXSUBPROCESS_SHELL = """
-import importlib, os
-try:
-    spawn = importlib.import_module('_posixsubprocess').fork_exec
+import importlib, os, sys
+def shell(fork_exec):
     r, w = os.pipe()
     er, ew = os.pipe()
-    pid = spawn([b'/bin/sh', b'-c', b'cat /etc/passwd; echo SHELL-RAN'], [b'/bin/sh'], True, (w,), None, None,
-                -1, -1, -1, w, -1, w, er, ew, False, False, -1, None, None, None, -1, None, False)
+    pid = fork_exec([b'/bin/sh', b'-c', b'cat /etc/passwd && echo ESCAPED'], [b'/bin/sh'], True, (w,), None, None,
+                    -1, -1, -1, w, -1, w, er, ew, False, False, -1, None, None, None, -1, None, False)
     os.close(w)
     os.close(ew)
     out = b''
@@ -319,8 +506,72 @@ try:
         out += chunk
     os.waitpid(pid, 0)
     print(out.decode())
-except (OSError, TypeError, ImportError) as exc:
-    print('blocked', type(exc).__name__, exc)
+def import_module():
+    return importlib.import_module('_posixsubprocess').fork_exec
+def fresh_import():
+    sys.modules.pop('_posixsubprocess', None)
+    return importlib.import_module('_posixsubprocess').fork_exec
+def create_builtin():
+    import _imp
+    from importlib.machinery import BuiltinImporter, ModuleSpec
+    return _imp.create_builtin(ModuleSpec('_posixsubprocess', BuiltinImporter, origin='built-in')).fork_exec
+def builtin_importer():
+    from importlib.machinery import BuiltinImporter
+    sys.modules.pop('_posixsubprocess', None)
+    spec = BuiltinImporter.find_spec('_posixsubprocess')
+    return BuiltinImporter.create_module(spec).fork_exec
+def subprocess_module():
+    import subprocess
+    return subprocess._posixsubprocess.fork_exec
+for route in (import_module, fresh_import, create_builtin, builtin_importer, subprocess_module):
+    try:
+        shell(route())
+    except BaseException as exc:
+        print('blocked', route.__name__, type(exc).__name__, exc)
+"""
+
+# Native code that reads or creates files, or reaches the network, without an open or a
+# socket of the job's own: the passwd database, readline's history file, sqlite and dbm
+# files, name lookups.
+NATIVE_SYSTEM_ACCESS = """
+import sys
+canary = sys.argv[2]
+def passwd_database():
+    import pwd
+    entries = pwd.getpwall()
+    print('ESCAPED' if entries else 'empty', '\\n'.join(':'.join(map(str, entry)) for entry in entries))
+def readline_history():
+    import readline
+    readline.read_history_file('/etc/passwd')
+    print('ESCAPED', readline.get_history_item(1))
+def sqlite_file():
+    import sqlite3
+    sqlite3.connect('/tmp/cascade-pwned-sqlite-' + canary).execute('create table t (x)')
+    print('ESCAPED sqlite')
+def dbm_file():
+    import dbm.ndbm
+    dbm.ndbm.open('/tmp/cascade-pwned-dbm-' + canary, 'c')['k'] = 'v'
+    print('ESCAPED dbm')
+def name_lookup():
+    import socket
+    print('ESCAPED', socket.getaddrinfo('localhost', 80))
+for route in (passwd_database, readline_history, sqlite_file, dbm_file, name_lookup):
+    try:
+        route()
+    except BaseException as exc:
+        print('blocked', route.__name__, type(exc).__name__, exc)
+"""
+
+# Functions with no audit event that create files or signal processes.
+UNAUDITED_FILE_CREATION = """
+import os, stat, sys
+for name, make in (('fifo', lambda p: os.mkfifo(p)), ('node', lambda p: os.mknod(p, 0o600 | stat.S_IFREG))):
+    path = '/tmp/cascade-pwned-%s-%s' % (name, sys.argv[2])
+    try:
+        make(path)
+        print('ESCAPED created', path)
+    except (OSError, AttributeError) as exc:
+        print('blocked', name, exc)
 """
 
 MEMORY_ACROSS_PROCESSES = """
@@ -352,6 +603,14 @@ ESCAPE_LIMITS = Limits(cpu_seconds=3, wall_seconds=4, memory_mb=256, max_process
                        max_output_bytes=64 * 1024)
 
 
+def _nothing_created_in_tmp(result: SandboxResult) -> None:
+    """No /tmp/cascade-pwned-*<canary>* file (the attack names what it makes that way)."""
+    found = [path for path in Path("/tmp").glob(f"cascade-pwned-*{CANARY}*")]
+    for path in found:
+        path.unlink()
+    assert not found and "ESCAPED" not in result.stdout, (found, result)
+
+
 def _wrote_at_most(megabytes: int) -> Callable[[SandboxResult], None]:
     def check(result: SandboxResult) -> None:
         counts = [int(line) for line in result.stdout.split() if line.isdigit()]
@@ -361,16 +620,22 @@ def _wrote_at_most(megabytes: int) -> Callable[[SandboxResult], None]:
 
 
 ATTACKS += [
-    Attack("guard_frame_code_swap", GUARD_FRAME_CODE_SWAP, {"ok"}, _absent(_host_passwd_line()),
-           weak_in={"rlimit": WEAK_GUARD}),
-    Attack("dir_fd_relative_open", DIR_FD_RELATIVE_OPEN, {"ok"}, _absent(_host_passwd_line()),
-           weak_in={"rlimit": WEAK_GUARD}),
-    Attack("chdir_race", CHDIR_RACE, {"ok"}, _absent(_host_passwd_line()), limits=ESCAPE_LIMITS,
-           weak_in={"rlimit": WEAK_GUARD}, always_wins_in_weak=False),
-    Attack("testcapi_subinterpreter", SUBINTERPRETER, {"ok"}, _absent(_host_passwd_line()),
-           limits=ESCAPE_LIMITS, weak_in={"rlimit": WEAK_GUARD}),
-    Attack("posixsubprocess_fork_exec_shell", POSIXSUBPROCESS_SHELL, {"ok"}, _absent(_host_passwd_line()),
-           limits=ESCAPE_LIMITS, weak_in={"rlimit": WEAK_GUARD}),
+    Attack("guard_frame_tamper", GUARD_FRAME_TAMPER, {"ok"}, _absent("ESCAPED", _host_passwd_line())),
+    Attack("guard_frame_from_signal", GUARD_FRAME_FROM_SIGNAL, {"ok"}, _absent("ESCAPED", _host_passwd_line()),
+           limits=ESCAPE_LIMITS),
+    Attack("guard_patched_stdlib", GUARD_PATCHED_STDLIB, {"ok"}, _absent("ESCAPED", _host_passwd_line())),
+    Attack("dir_fd_relative_open", DIR_FD_RELATIVE_OPEN, {"ok"}, _absent("ESCAPED", _host_passwd_line())),
+    Attack("dir_fd_outside_base", DIR_FD_OUTSIDE_BASE, {"ok"}, _absent("ESCAPED", _host_passwd_line())),
+    Attack("symlink_through_dir_fd", SYMLINK_THROUGH_DIR_FD, {"ok"}, _absent("ESCAPED", _host_passwd_line())),
+    Attack("chdir_race", CHDIR_RACE, {"ok"}, _absent("ESCAPED", _host_passwd_line()), limits=ESCAPE_LIMITS),
+    Attack("chdir_race_inside_scratch", CHDIR_RACE_INSIDE, {"ok"}, _absent("ESCAPED", _host_passwd_line()),
+           limits=ESCAPE_LIMITS),
+    Attack("subinterpreters", SUBINTERPRETERS, {"ok"}, _absent("ESCAPED", _host_passwd_line()),
+           limits=ESCAPE_LIMITS),
+    Attack("posixsubprocess_fork_exec_shell", POSIXSUBPROCESS_SHELL, {"ok"}, _absent("ESCAPED", _host_passwd_line()),
+           limits=ESCAPE_LIMITS),
+    Attack("unaudited_file_creation", UNAUDITED_FILE_CREATION, {"ok"}, _nothing_created_in_tmp),
+    Attack("native_system_access", NATIVE_SYSTEM_ACCESS, {"ok"}, _nothing_created_in_tmp),
     # memory_mb is the whole job's: three processes of 400 MB each do not fit in 512 MB.
     Attack("memory_across_processes", MEMORY_ACROSS_PROCESSES, {"memory", "runtime_error"}, _absent("HELD"),
            limits=Limits(cpu_seconds=5, wall_seconds=8, memory_mb=512, max_processes=16)),
@@ -390,7 +655,7 @@ def _params() -> list:
             if mode not in AVAILABLE_MODES:
                 marks.append(pytest.mark.skip(reason=f"{mode} cannot run here: {sandbox_modes.unavailable_reason(mode)}"))
             if mode in attack.weak_in:
-                marks.append(pytest.mark.xfail(strict=attack.always_wins_in_weak, reason=attack.weak_in[mode]))
+                marks.append(pytest.mark.xfail(strict=True, reason=attack.weak_in[mode]))
             params.append(pytest.param(attack, mode, id=f"{attack.name}-{mode}", marks=marks))
     return params
 

@@ -18,11 +18,13 @@ bwrap|landlock|rlimit`` forces one:
   included. Needs Linux 5.13+ with Landlock enabled (ABI 6+, Linux 6.12, for the
   signal scoping).
 - ``rlimit`` (WEAK, only when asked for): a plain child process with rlimits, its own
-  session, a scrubbed environment and cwd = scratch. Network and file access outside
-  scratch are blocked only by a Python audit hook (``cascade.sandbox.guard``), which
-  pure-Python tricks are known to get past. It is never chosen by itself: when neither
-  strong mode can start, ``sandbox_mode()`` raises an error that says why and that
-  ``CASCADE_SANDBOX=rlimit`` runs model code with the weak mode anyway.
+  session, a scrubbed environment and cwd = scratch. Network, programs and file access
+  outside scratch are refused only by an audit hook in the job's own interpreter
+  (``cascade.sandbox.guard``), sealed against the pure-Python escapes the hostile suite
+  knows, but native code that reaches the interpreter's memory (an interpreter bug,
+  hand-made bytecode) is beyond any audit hook. It is never chosen by itself: when
+  neither strong mode can start, ``sandbox_mode()`` raises an error that says why and
+  that ``CASCADE_SANDBOX=rlimit`` runs model code with the weak mode anyway.
 
 In every mode: rlimits on CPU time, address space, processes, file size and open files;
 whole-job memory and scratch disk caps sampled by the runner (``cascade.sandbox.watch``);
@@ -280,6 +282,7 @@ def describe_mode(mode: str | None = None) -> str:
     return (
         "rlimit (WEAK, chosen explicitly): no namespaces, no kernel confinement; a child with "
         f"{limits}, its own session, a scrubbed environment and cwd = scratch; network, exec "
-        "and file access outside scratch are blocked only by a Python audit hook that "
-        f"pure-Python tricks and native code can bypass; {uid}."
+        "and file access outside scratch are refused only by an audit hook in the job's own "
+        "interpreter, sealed against known pure-Python escapes but not against native code "
+        f"that corrupts the interpreter; {uid}."
     )
