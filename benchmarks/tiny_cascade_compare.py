@@ -4,7 +4,10 @@ A structural change (a refactor of the trainers, a moved module) must not change
 cascade computes: with the same recipe, seed, host and thread count, every eval sample and every
 stage's final weights come out identical. This reads two finished run directories and reports,
 per stage, whether the final-weight hashes (`weights_sha256` in each manifest) and the eval
-sample files agree byte for byte, then the first differing sample if any.
+samples agree, then the first differing sample if any. Samples are compared field by field,
+except measured wall-clock times (`test_seconds`, any `*_seconds`), which differ between two
+runs of the same commit. Both runs need the same torch thread count (`OMP_NUM_THREADS`): matmul
+sums are split per thread, so another count changes the floats.
 
     python benchmarks/tiny_cascade_time.py --out /tmp/before   # at the old commit
     python benchmarks/tiny_cascade_time.py --out /tmp/after    # at the new commit
@@ -33,13 +36,33 @@ def _sample_files(stage_dir: Path) -> dict[str, Path]:
     return {str(p.relative_to(stage_dir)): p for p in sorted(stage_dir.glob("eval/**/*.jsonl"))}
 
 
-def _first_difference(a: Path, b: Path) -> str:
-    lines_a = a.read_text(encoding="utf-8").splitlines()
-    lines_b = b.read_text(encoding="utf-8").splitlines()
-    for number, (la, lb) in enumerate(zip(lines_a, lines_b), start=1):
-        if la != lb:
-            return f"line {number}: {la[:160]!r} != {lb[:160]!r}"
-    return f"{len(lines_a)} lines against {len(lines_b)}"
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if not k.endswith("seconds")}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def _samples(path: Path) -> list:
+    return [_without_timings(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _differing_field(a, b, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return _differing_field(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+    return f"{path or 'value'}: {json.dumps(a)[:120]} != {json.dumps(b)[:120]}"
+
+
+def _first_difference(samples_a: list, samples_b: list) -> str | None:
+    for number, (a, b) in enumerate(zip(samples_a, samples_b), start=1):
+        if a != b:
+            return f"line {number}, {_differing_field(a, b)}"
+    if len(samples_a) != len(samples_b):
+        return f"{len(samples_a)} lines against {len(samples_b)}"
+    return None
 
 
 def compare(before: Path, after: Path) -> tuple[bool, list[str]]:
@@ -66,10 +89,11 @@ def compare(before: Path, after: Path) -> tuple[bool, list[str]]:
             problems.append(f"eval files differ: {sorted(set(files_before) ^ set(files_after))}")
         n_samples = 0
         for name in sorted(set(files_before) & set(files_after)):
-            text_before = files_before[name].read_bytes()
-            n_samples += text_before.count(b"\n")
-            if text_before != files_after[name].read_bytes():
-                problems.append(f"{name}: {_first_difference(files_before[name], files_after[name])}")
+            samples_before = _samples(files_before[name])
+            n_samples += len(samples_before)
+            difference = _first_difference(samples_before, _samples(files_after[name]))
+            if difference:
+                problems.append(f"{name}: {difference}")
         total_samples += n_samples
         if weights == "DIFFER" or problems:
             verdict = "DIFFERENT"
