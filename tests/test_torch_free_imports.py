@@ -26,7 +26,7 @@ TORCH_FREE_PACKAGES = [
 # The only modules not imported here, with the reason.
 EXCEPTIONS = {
     # Scores completions with a transformers reward model, so it needs torch by design.
-    "cascade.verifiers.reward_model": "reward-model scorer",
+    "cascade.engine.reward_scorer": "reward-model scorer",
     # Scripts whose text runs inside the sandbox's own interpreter, never imported:
     # importing the guard would install its audit hook in the test interpreter, and the
     # harness runs a test job on import. Both are stdlib-only by their own contract.

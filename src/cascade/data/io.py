@@ -298,6 +298,17 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     _fsync_dir(path.parent)
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: readers see the old file or the new one."""
+    with atomic_open(path) as fh:
+        fh.write(text)
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (non-ASCII kept as is) to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False))
+
+
 def _fsync_dir(folder: Path) -> None:
     # Makes the rename itself durable; not possible on every platform, hence best effort.
     with contextlib.suppress(OSError):

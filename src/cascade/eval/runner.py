@@ -39,11 +39,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from cascade.chat.parse import split_reasoning
+from cascade.data.io import write_json_atomic, write_text_atomic
 from cascade.errors import CascadeError
 from cascade.eval.backends.base import CONTEXT_SKIP, Backend, GenOutput, GenRequest
 from cascade.eval.benchmarks.base import Benchmark
 from cascade.eval.metrics import summarize
-from cascade.eval.samples_file import append_rows, exclusive, load_and_repair, write_json_atomic, write_text_atomic
+from cascade.eval.samples_file import append_rows, exclusive, load_and_repair
 
 ModeChoice = str  # "think" | "no_think" | "both" | "default"
 

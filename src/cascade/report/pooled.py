@@ -11,7 +11,7 @@ comparison measured in at least two of the runs is pooled (matched by its subjec
   runs, stdev(diff_i) / sqrt(m). The first misses seed-to-seed variation; the second is
   unreliable with two or three runs; taking the larger never hides either.
 
-The verdict rule of each claim is the single-run one (``report.CLAIM_RULES``). Torch-free.
+The verdict rule of each claim is the single-run one (``claims.CLAIM_RULES``). Torch-free.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from cascade.eval.samples_file import write_json_atomic, write_text_atomic
-from cascade.pipeline.report import (
+from cascade.data.io import write_json_atomic, write_text_atomic
+from cascade.report.claims import (
     CLAIM_RULES,
     FAILS,
     HOLDS,
-    VERDICT_STYLES,
     Claim,
     Finding,
     Paired,
     all_measured_hold,
-    build_matrix,
     judge_claims,
     outcome_tally,
 )
+from cascade.report.matrix import build_matrix
+from cascade.report.render import VERDICT_STYLES
 
 if TYPE_CHECKING:
     from rich.console import Console
