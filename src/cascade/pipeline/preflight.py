@@ -36,6 +36,7 @@ class Preflight:
     notes: list[str] = field(default_factory=list)
 
     def raise_if_any(self) -> None:
+        """Stop the run with every problem found, one per line; nothing when there is none."""
         if self.problems:
             lines = "\n".join(f"  {p.format()}" for p in self.problems)
             raise CascadeError(f"{len(self.problems)} problem(s) in the recipe's inputs; nothing was trained:\n{lines}")

@@ -40,6 +40,7 @@ class Difference:
     file: str | None = None  # the data file, for a changed file
 
     def text(self) -> str:
+        """``field: old -> new``, for messages."""
         return f"{self.field}: {self.old} -> {self.new}"
 
 

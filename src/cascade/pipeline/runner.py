@@ -314,6 +314,8 @@ def _now() -> str:
 
 
 def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
+    """Run the recipe's stages in order into the run directory (``opts`` says where, which
+    stages, resume or not) and return its layout. Every check runs before anything trains."""
     root = Path(opts.out_dir or recipe.output_dir or f"runs/{recipe.name}")
     names = [s.name for s in recipe.stages]
     layout = RunLayout(root, names)
@@ -387,6 +389,7 @@ def _archive_from(layout: RunLayout, names: list[str], echo: Callable[[str], Non
 
 
 def one_line_summary(m: dict[str, Any]) -> str:
+    """One line per finished stage for the terminal: steps, last loss or reward, sampled pairs, times."""
     metrics = m.get("metrics") or {}
     last = metrics.get("metrics") or {}
     bits = [f"✓ {m['stage']} ({m['kind']}, from {m['parent']})", f"{metrics.get('step', '?')} steps"]

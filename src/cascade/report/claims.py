@@ -41,10 +41,12 @@ class Paired:
 
     @property
     def beyond_noise(self) -> bool:
+        """Whether the gain is larger than ``NOISE_SE`` standard errors."""
         return self.diff > NOISE_SE * self.se
 
     @property
     def kept(self) -> bool:
+        """Whether the drop, if any, stays within ``KEEP_DROP_POINTS``."""
         return self.diff >= -KEEP_DROP_POINTS
 
 
@@ -82,12 +84,14 @@ class Finding:
 
     @property
     def verdict(self) -> str:
+        """The outcome in words, or why it cannot be measured."""
         if self.outcome is None:
             return f"not measurable ({self.detail})"
         return self.words[0] if self.outcome else self.words[1]
 
     @property
     def line(self) -> str:
+        """The finding as one report line: subject, numbers, verdict."""
         if self.outcome is None:
             return f"{self.subject}: {self.verdict}"
         return f"{self.subject}: {self.detail}: {self.verdict}"
@@ -95,6 +99,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class Claim:
+    """One of the paper's claims with the rule it is judged by and every comparison under it."""
+
     key: str
     title: str
     rule: str
@@ -103,10 +109,12 @@ class Claim:
 
     @property
     def outcome(self) -> bool | None:
+        """True when every measurable comparison holds, False when one does not, None when none is measurable."""
         return all_measured_hold([f.outcome for f in self.findings])
 
     @property
     def verdict(self) -> str:
+        """The claim's outcome in words; when nothing is measurable, why."""
         if self.outcome is None:
             reasons = sorted({f.detail for f in self.findings})
             if len(reasons) > 2:  # one reason per stage would make the verdict line unreadable
@@ -116,6 +124,7 @@ class Claim:
 
     @property
     def tally(self) -> str:
+        """How many comparisons hold, do not, and cannot be measured."""
         return outcome_tally([f.outcome for f in self.findings])
 
 
@@ -126,11 +135,13 @@ def all_measured_hold(outcomes: list[bool | None]) -> bool | None:
 
 
 def outcome_tally(outcomes: list[bool | None]) -> str:
+    """``N hold, M do not, K not measurable`` for a list of outcomes."""
     counts = [sum(o is want for o in outcomes) for want in (True, False, None)]
     return f"{counts[0]} hold, {counts[1]} do not, {counts[2]} not measurable"
 
 
 def judge_claims(matrix: CascadeMatrix) -> list[Claim]:
+    """The paper's three claims, (a), (b) and (c), judged on one run's matrix."""
     return [claim_own_domain_gain(matrix), claim_gains_kept(matrix), claim_think_beats_no_think(matrix)]
 
 
@@ -158,10 +169,12 @@ def _unmeasurable_stage(stage: StageResult) -> Finding | None:
 
 
 def paired_text(p: Paired) -> str:
+    """A paired comparison in words: before -> after, the difference, its SE and n."""
     return f"{p.before:.1f} -> {p.after:.1f} ({p.diff:+.1f} points, SE {p.se:.1f}, {p.n} prompts)"
 
 
 def claim_own_domain_gain(matrix: CascadeMatrix) -> Claim:
+    """Claim (a): each RL stage raises its own domain's score over the stage it started from."""
     findings: list[Finding] = []
     extra: list[Finding] = []
     for stage in _rl_stages(matrix):
@@ -194,6 +207,7 @@ def claim_own_domain_gain(matrix: CascadeMatrix) -> Claim:
 
 
 def claim_gains_kept(matrix: CascadeMatrix) -> Claim:
+    """Claim (b): each RL stage's gain on its domain survives to the last evaluated stage."""
     findings: list[Finding] = []
     last = matrix.rows[-1] if matrix.rows else None
     for stage in _rl_stages(matrix):
@@ -221,6 +235,7 @@ def claim_gains_kept(matrix: CascadeMatrix) -> Claim:
 
 
 def claim_think_beats_no_think(matrix: CascadeMatrix) -> Claim:
+    """Claim (c): at the last evaluated stage, thinking mode beats instruct mode on math."""
     think, no_think = f"{MATH_SET}.think", f"{MATH_SET}.no_think"
 
     def compare(stage: StageResult) -> Finding:

@@ -51,6 +51,8 @@ class StageResult:
 
 @dataclass(frozen=True)
 class CascadeMatrix:
+    """A run read from its directory: every stage, and the eval columns of those evaluated."""
+
     run_dir: Path
     recipe: str
     recipe_file: str | None
@@ -62,9 +64,11 @@ class CascadeMatrix:
 
     @property
     def rows(self) -> list[StageResult]:
+        """The evaluated stages, in recipe order: the rows of the matrix."""
         return [s for s in self.stages if s.cells is not None]
 
     def row(self, name: str) -> StageResult | None:
+        """The evaluated stage called ``name``, or None."""
         return next((s for s in self.rows if s.name == name), None)
 
 

@@ -39,6 +39,7 @@ def _seeds_text(seeds: list[int]) -> str:
 
 
 def render_markdown(matrix: CascadeMatrix, claims: list[Claim]) -> str:
+    """report.md: run facts, the matrix with deltas, what backs each column, time per stage, the claims."""
     out = [f"# Cascade report: {matrix.recipe}", ""]
     out.append(f"- run directory: `{matrix.run_dir}` (status: {matrix.run_status})")
     if matrix.recipe_file:
@@ -81,6 +82,7 @@ def render_markdown(matrix: CascadeMatrix, claims: list[Claim]) -> str:
 
 
 def render_csv(matrix: CascadeMatrix) -> str:
+    """cascade.csv: one row per stage and eval column (avg, se, n_prompts, k, delta)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["stage", "set.mode", "avg", "se", "n_prompts", "k", "delta"])
@@ -168,6 +170,7 @@ VERDICT_STYLES = {True: "green", False: "red", None: "yellow"}  # outcome -> ter
 
 
 def print_claims(claims: list[Claim], console: Console) -> None:
+    """Each claim's verdict and its comparisons on the terminal, coloured by outcome."""
     styles = VERDICT_STYLES
     for claim in claims:
         console.print(f"({claim.key}) {claim.title}: ", end="", markup=False, highlight=False)

@@ -18,6 +18,8 @@ from cascade.report.render import render_csv, render_markdown, report_json
 
 @dataclass(frozen=True)
 class Report:
+    """What ``write_report`` built: the matrix, the judged claims and the files written."""
+
     matrix: CascadeMatrix
     claims: list[Claim]
     files: list[Path]
