@@ -1,18 +1,9 @@
-"""Content hashes recorded in stage manifests: of data files, and of a checkpoint's weights."""
+"""The hash of a checkpoint's weights recorded in its stage's manifest (data files: ``data.io.file_sha256``)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_sha256(checkpoint: Path) -> str:

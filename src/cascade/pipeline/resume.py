@@ -18,8 +18,8 @@ from typing import Any
 
 from cascade.config import Recipe
 from cascade.config.recipe import BASE
+from cascade.data.io import file_sha256
 from cascade.errors import CascadeError
-from cascade.pipeline.hashes import file_sha256
 from cascade.pipeline.layout import MANIFEST, RunLayout
 from cascade.pipeline.sources import data_hash_key, source_file, stage_sources
 

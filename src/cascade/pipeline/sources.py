@@ -7,8 +7,8 @@ from typing import Any
 
 from cascade.config import Recipe
 from cascade.config.recipe import DataSource
+from cascade.data.io import file_sha256
 from cascade.errors import CascadeError
-from cascade.pipeline.hashes import file_sha256
 from cascade.pipeline.layout import generated_path
 
 
