@@ -224,9 +224,11 @@ class WorkerPool:
         return [o for o in outcomes if o is not None]
 
     def call(self, fn: Callable[..., Any], args: tuple, timeout: float) -> WorkerOutcome:
+        """``fn(*args)`` on one worker, within ``timeout`` seconds."""
         return self.map_chunk(fn, [args], timeout)[0]
 
     def close(self) -> None:
+        """Stop every worker and whatever it started."""
         with self._lock:
             workers = list(self._all)
             self._all.clear()
