@@ -110,7 +110,7 @@ def test_deepcoder_test_layouts(tests, metadata, expected):
 
 
 def test_deepcoder_leetcode_functional_runs_as_asserts_with_leetcode_imports():
-    from cascade.verifiers.code import LEETCODE_PRELUDE
+    from cascade.data.adapters.code_truth import LEETCODE_PRELUDE
 
     check = "def check(candidate):\n    assert candidate([1, 2]) == 3\n\ncheck(Solution().total)\n"
     truth = convert("deepcoder", {"problem": "Sum a list.", "tests": {"functional": check}})["ground_truth"]

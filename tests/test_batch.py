@@ -10,7 +10,8 @@ import time
 import pytest
 
 from cascade.errors import CascadeError
-from cascade.verifiers.batch import WorkerPool, score_batch, score_one
+from cascade.sandbox.pool import WorkerPool
+from cascade.verifiers.batch import score_batch, score_one
 
 MATH = {"verifier": "math", "ground_truth": "0.5"}
 MCQ = {"verifier": "mcq", "ground_truth": "B", "meta": {"options": ["w", "x", "y", "z"]}}

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from cascade.data.adapters.code_truth import LEETCODE_PRELUDE
 from cascade.errors import CascadeError
 from cascade.sandbox import sandbox_mode
 from cascade.verifiers import get_verifier
 from cascade.verifiers.code import (
-    LEETCODE_PRELUDE,
     CodeProblem,
     extract_code,
     judge,

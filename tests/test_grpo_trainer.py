@@ -212,7 +212,7 @@ def test_reward_shaping_feeds_the_advantages_not_the_logged_rewards(tiny_model_d
 def test_rlhf_scores_a_truncated_reply_with_the_reward_model(tiny_model_dir, tmp_path, monkeypatch):
     """Paper section 4.3: no overlong filter in RLHF; an unfinished reply gets the reward
     model's score of its text (here the tiny model itself serves as a causal-LM reward model)."""
-    from cascade.verifiers.reward_model import RewardModelScorer
+    from cascade.engine.reward_scorer import RewardModelScorer
 
     seen = {}
     real_generate, real_overlong = grpo.generate_and_score, grpo.apply_overlong

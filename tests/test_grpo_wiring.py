@@ -142,7 +142,7 @@ def test_rlhf_language_mixing_floor_is_the_whole_batch_minimum(tiny_model_dir, t
     # Whichever chunk lacks p2 has a minimum of at least 3, so a per-chunk floor would give
     # -7 or -6 there. Expected mean: (2 * 3.0 + 2 * 1.0 + 4 * -9.0) / 8 = -3.5.
     import cascade.verifiers.language_mixing as language_mixing
-    import cascade.verifiers.reward_model as reward_model
+    import cascade.engine.reward_scorer as reward_model
 
     mixed_prompts = {RECORDS[0]["prompt"], RECORDS[3]["prompt"]}
     monkeypatch.setattr(reward_model, "RewardModelScorer", FixedRewardModel)

@@ -15,7 +15,9 @@ import pytest
 from cascade.cli import main
 from cascade.config import load_recipe
 from cascade.errors import CascadeError
-from cascade.pipeline.runner import RunOptions, run_recipe, weights_sha256
+from cascade.pipeline.hashes import weights_sha256
+from cascade.pipeline.options import RunOptions
+from cascade.pipeline.runner import run_recipe
 
 MICRO = """\
 name: micro

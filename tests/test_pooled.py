@@ -11,8 +11,8 @@ import math
 import pytest
 
 from cascade.cli import main
-from cascade.pipeline.pooled import claims_of_runs, pool_claims, pool_paired, write_pooled_report
-from cascade.pipeline.report import Paired
+from cascade.report.claims import Paired
+from cascade.report.pooled import claims_of_runs, pool_claims, pool_paired, write_pooled_report
 from test_report import make_run
 
 

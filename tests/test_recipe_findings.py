@@ -16,7 +16,8 @@ from stage_helpers import grpo_stage
 
 from cascade.cli import main
 from cascade.config import GRPOStage, load_recipe, packaged_recipe_names
-from cascade.pipeline.runner import RunOptions, run_recipe
+from cascade.pipeline.options import RunOptions
+from cascade.pipeline.runner import run_recipe
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:
@@ -166,7 +167,7 @@ def test_benchmark_eval_sets_use_the_registry_loaders_and_windows(tmp_path):
 def test_benchmark_eval_set_defaults_follow_the_benchmark_protocol(tmp_path):
     """k, budget and mode left unset take the benchmark's protocol (IFEval: avg@8, 32K, instruct)."""
     from cascade.eval.benchmarks import get_benchmark
-    from cascade.pipeline.runner import eval_set_data
+    from cascade.pipeline.stage_eval import eval_set_data
 
     path = _jsonl(tmp_path / "ifeval.jsonl", [{"key": 1, "prompt": "Write a haiku.",
                                                 "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}])

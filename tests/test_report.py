@@ -16,17 +16,17 @@ from rich.console import Console
 
 from cascade.cli import main
 from cascade.errors import CascadeError
-from cascade.pipeline.report import (
+from cascade.report.claims import (
     FAILS,
     HOLDS,
-    build_matrix,
     claim_gains_kept,
     claim_own_domain_gain,
     claim_think_beats_no_think,
     paired_difference,
-    print_matrix,
-    write_report,
 )
+from cascade.report.matrix import build_matrix
+from cascade.report.render import print_matrix
+from cascade.report.write import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -20,7 +20,8 @@ from cascade.cli import main
 from cascade.config import load_recipe
 from cascade.errors import CascadeError
 from cascade.pipeline.resume import OUTPUT_ID, stage_differences
-from cascade.pipeline.runner import RunOptions, run_recipe
+from cascade.pipeline.options import RunOptions
+from cascade.pipeline.runner import run_recipe
 
 RECIPE = """\
 name: resume-micro

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cascade.sandbox import modes as sandbox_modes
-from cascade.verifiers.code import LEETCODE_PRELUDE, CodeProblem, judge, parse_ground_truth
+from cascade.data.adapters.code_truth import LEETCODE_PRELUDE
+from cascade.verifiers.code import CodeProblem, judge, parse_ground_truth
 
 AVAILABLE_MODES = sandbox_modes.available_modes()
 

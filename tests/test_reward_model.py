@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from cascade.errors import CascadeError  # noqa: E402
-from cascade.verifiers.reward_model import RewardModelScorer, scored_text  # noqa: E402
+from cascade.engine.reward_scorer import RewardModelScorer, scored_text  # noqa: E402
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -114,7 +114,7 @@ def test_torch_free_verifier_modules_do_not_import_torch() -> None:
     code = (
         "import sys; from cascade.verifiers import load_builtin; load_builtin(); "
         "import cascade.verifiers.batch, cascade.verifiers.rewards, cascade.verifiers.extract, cascade.commands.verify; "
-        "bad = [m for m in ('torch', 'transformers', 'cascade.verifiers.reward_model') if m in sys.modules]; "
+        "bad = [m for m in ('torch', 'transformers', 'cascade.engine.reward_scorer') if m in sys.modules]; "
         "sys.exit(f'imported: {bad}' if bad else 0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -124,7 +124,7 @@ def test_train_rm_writes_a_loadable_sequence_classifier(tiny_model_dir, tmp_path
     assert reloaded.score(batch) == pytest.approx(padded.tolist(), abs=1e-5)
 
     # The RLHF reward scorer reads this output the same way the trainer saw it.
-    from cascade.verifiers.reward_model import RewardModelScorer
+    from cascade.engine.reward_scorer import RewardModelScorer
 
     scorer = RewardModelScorer(summary["final"])
     assert scorer.score([PAIRS[0]["prompt"], PAIRS[1]["prompt"]], [PAIRS[0]["chosen"], PAIRS[1]["chosen"]]) == (

@@ -11,7 +11,8 @@ import torch
 
 from cascade.config import load_recipe
 from cascade.engine.local import LocalEngine
-from cascade.pipeline.runner import RunOptions, run_recipe
+from cascade.pipeline.options import RunOptions
+from cascade.pipeline.runner import run_recipe
 
 torch.set_num_threads(1)
 

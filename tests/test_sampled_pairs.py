@@ -11,7 +11,8 @@ import pytest
 from cascade.config import load_recipe
 from cascade.config.recipe import SampledPairs
 from cascade.engine.base import Generation
-from cascade.pipeline.runner import RunOptions, run_recipe
+from cascade.pipeline.options import RunOptions
+from cascade.pipeline.runner import run_recipe
 from cascade.toyworld import build_toy_world
 from cascade.trainers.sampled_pairs import RatedReply, pair_rated_replies, read_pairs, sample_rated_pairs
 

@@ -126,7 +126,7 @@ def test_every_turn_training_masks_each_assistant_turn_and_nothing_else(tiny_mod
 
 def test_a_recipe_source_sets_the_trained_turns_of_its_records(tmp_path):
     from cascade.config.recipe import DataSource
-    from cascade.pipeline.runner import load_sources
+    from cascade.pipeline.sources import load_sources
 
     path = tmp_path / "sft.jsonl"
     path.write_text(json.dumps(MULTI_STEP) + "\n" + json.dumps({**MULTI_STEP, "train_turns": "all"}) + "\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-import cascade.verifiers.reward_model as reward_model
+import cascade.engine.reward_scorer as reward_model
 from cascade.errors import CascadeError
 from cascade.trainers.rollout import stage_reward_fn
 from cascade.verifiers.base import VerifyResult

@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     # OpenMP threads that spin while waiting turn CPU contention (verifier workers, a
-    # sandboxed test, another job) into 5-10x slower training steps on small machines;
-    # passive waiting costs nothing measurable when the cores are free. It must be set
+    # sandboxed test, another job) into much slower training steps on small machines
+    # (docs/measurements.md); passive waiting costs nothing when the cores are free. It must be set
     # before torch loads, which happens lazily inside the commands.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()

@@ -32,22 +32,14 @@ from cascade.cluster.train_config import export_pairs, export_sft_parquet
 from cascade.cluster.verl_config import require_grpo
 from cascade.cluster.verl_data import export_verl_parquet
 from cascade.config.recipe import DataSource, Recipe, RMStage, SFTStage
+from cascade.data.io import write_json_atomic, write_text_atomic
 from cascade.errors import CascadeError
-from cascade.eval.samples_file import write_json_atomic, write_text_atomic
+from cascade.pipeline.layout import MANIFEST, RunLayout
+from cascade.pipeline.options import RunOptions
 from cascade.pipeline.resume import INPUT_IDS, OUTPUT_ID, input_stages, read_output_id
-from cascade.pipeline.runner import (
-    MANIFEST,
-    RunLayout,
-    RunOptions,
-    trainer_stage,
-    _eval_sets,
-    _now,
-    _stage_domain,
-    eval_set_data,
-    evaluate_stage,
-    load_sources,
-    load_stage_records,
-)
+from cascade.pipeline.runner import _now, _stage_domain, trainer_stage
+from cascade.pipeline.sources import load_sources, load_stage_records
+from cascade.pipeline.stage_eval import eval_set_data, eval_sets, evaluate_stage
 
 ENGINES = ("local", "verl")
 EVAL_BACKENDS = ("vllm", "local")
@@ -219,7 +211,7 @@ def evaluate_checkpoint(recipe: Recipe, stage_name: str, model_dir: Path, layout
     from cascade.eval.backends.vllm_offline import VLLMBackend
     from cascade.eval.runner import EvalSettings, evaluate
 
-    sets = _eval_sets(recipe, stage_name)
+    sets = eval_sets(recipe, stage_name)
     if not sets:
         return {"dir": "eval", "sets": []}
     out = layout.stage_dir(stage_name) / "eval"

@@ -11,7 +11,7 @@ script for a GPU cluster that:
 4. puts our chat template back on the merged tokenizer (``... launch finalize``): verl ran with the
    verl variant of the template, and the next stage must start from the canonical one.
 
-Paths follow the local runner's layout (``cascade.pipeline.runner``): the stage's Hugging Face
+Paths follow the local runner's layout (``cascade.pipeline.layout``): the stage's Hugging Face
 output is ``RUN_DIR/stages/NN-<stage>/final``, so ``cascade run`` and the next verl stage find it
 where they would find a locally trained one; verl's own files go next to it (``verl/``,
 ``verl-data/``).
@@ -44,7 +44,8 @@ from cascade.cluster.verl_data import export_verl_parquet
 from cascade.config import Recipe, load_recipe
 from cascade.config.recipe import BASE, DataSource, GRPOStage
 from cascade.errors import CascadeError
-from cascade.pipeline.runner import RunLayout, trainer_stage
+from cascade.pipeline.layout import RunLayout
+from cascade.pipeline.runner import trainer_stage
 
 
 def _grpo(recipe: Recipe, stage_name: str) -> GRPOStage:

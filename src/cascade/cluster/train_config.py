@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cascade.config.recipe import Recipe, RMStage, SFTStage
-from cascade.eval.samples_file import write_text_atomic
+from cascade.data.io import write_text_atomic
 
 # verl's SFT loss counts assistant tokens only, as ours does (training template's generation spans).
 SFT_MESSAGES_KEY = "messages"

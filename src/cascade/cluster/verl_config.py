@@ -46,7 +46,7 @@ from cascade.cluster.verl_reward import BATCH_REWARDS
 from cascade.config.recipe import GRPOStage, Recipe, StepKnobs
 from cascade.errors import CascadeError
 from cascade.verifiers.rewards import truncated_reward
-from cascade.pipeline.runner import RunLayout
+from cascade.pipeline.layout import RunLayout
 
 VERL_VERSION = "0.9.1"
 REWARD_HOOK_PATH = "pkg://cascade.cluster.verl_reward"

@@ -123,7 +123,7 @@ def _batch_parts(reward: str, extra_info: Mapping[str, Any], ground_truth: str, 
 def reward_model_prompt(rm_tokenizer: Any, messages: list[dict[str, Any]], response: str) -> str:
     """What the reward model reads: the conversation plus the final answer, rendered by the
     RM's own chat template in instruct mode, exactly as the local scorer renders it."""
-    from cascade.verifiers.reward_model import scored_text
+    from cascade.engine.reward_scorer import scored_text
 
     turns = [dict(m) for m in messages] + [{"role": "assistant", "content": scored_text(response)}]
     text = rm_tokenizer.apply_chat_template(turns, tokenize=False, enable_thinking=False)

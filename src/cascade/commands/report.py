@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from cascade.pipeline.report import print_claims, print_matrix, write_report
+    from cascade.report.render import print_claims, print_matrix
+    from cascade.report.write import write_report
 
     if args.pooled_out and len(args.run_dirs) < 2:
         raise CascadeError("--pooled-out needs at least two RUN_DIRs to pool")
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print_claims(report.claims, console)
         console.print("wrote " + ", ".join(str(p) for p in report.files), markup=False)
     if len(args.run_dirs) > 1:
-        from cascade.pipeline.pooled import claims_of_runs, pool_claims, print_pooled, write_pooled_report
+        from cascade.report.pooled import claims_of_runs, pool_claims, print_pooled, write_pooled_report
 
         console.rule(f"the claims over {len(args.run_dirs)} runs")
         if args.pooled_out:

@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     from cascade.config import load_recipe
     from cascade.pipeline.preflight import preflight
-    from cascade.pipeline.runner import RunOptions, check_recipe, run_recipe
+    from cascade.pipeline.options import RunOptions
+    from cascade.pipeline.runner import check_recipe, run_recipe
 
     console = Console()
     recipe = load_recipe(args.recipe, args.overrides)
@@ -122,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
                       echo=console.print, rerun_changed=args.rerun_changed,
                       stage_runner=cluster_runner(args))
     layout = run_recipe(recipe, opts)
-    from cascade.pipeline.report import build_matrix, print_matrix, write_report
+    from cascade.report.matrix import build_matrix
+    from cascade.report.render import print_matrix
+    from cascade.report.write import write_report
 
     matrix = build_matrix(layout.root)
     print_matrix(matrix, console)

@@ -22,7 +22,7 @@ from cascade.config.plan import StagePlan, plan_recipe
 from cascade.data.hub import is_hub_id, load_dataset_source
 
 if TYPE_CHECKING:
-    from cascade.engine.optim import OptimConfig
+    from cascade.config.optim import OptimConfig
 
 # Stage and suite names appear in `--set stages.<name>.<key>=...` and in folder names.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
@@ -250,7 +250,7 @@ class _StageBase(_Config):
 
     def optim_config(self, planned_steps: int) -> "OptimConfig":
         """AdamW + schedule; the horizon defaults to the updates this stage plans."""
-        from cascade.engine.optim import OptimConfig
+        from cascade.config.optim import OptimConfig
 
         return OptimConfig(
             lr=self.lr,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import itertools
 import json
 import os
@@ -296,6 +297,26 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
             os.unlink(tmp_name)
         raise
     _fsync_dir(path.parent)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically: readers see the old file or the new one."""
+    with atomic_open(path) as fh:
+        fh.write(text)
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (non-ASCII kept as is) to ``path`` atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False))
 
 
 def _fsync_dir(folder: Path) -> None:

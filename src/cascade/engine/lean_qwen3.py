@@ -6,9 +6,8 @@ objects, hooks, a dozen small modules per layer); the matmuls themselves take a 
 a millisecond. This module computes the same function with the fewest tensor ops it can:
 q/k/v and gate/up fused into one matmul each, RMSNorm from one ``vector_norm`` call, one
 attention call per layer, and a preallocated KV cache written in place; while decoding, the
-norm weights are folded into the matmul that follows them. Measured on the tiny model (2 CPU
-threads) it decodes several times faster than the module stack, and trains faster too; see
-``benchmarks/generate_throughput.py`` and ``benchmarks/grpo_vs_trl.py``.
+norm weights are folded into the matmul that follows them. ``benchmarks/generate_throughput.py``
+and ``benchmarks/grpo_vs_trl.py`` measure it against the module stack.
 
 It reads the parameters of a loaded ``Qwen3ForCausalLM`` (no copy of the weights is
 trained: gradients flow back into the module's parameters through the fused views), so
@@ -123,8 +122,8 @@ class LeanQwen3:
 
     def _norm(self, x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
         """RMSNorm over the last dim, ``x / sqrt(mean(x^2) + eps) * weight``. Written around
-        one ``vector_norm`` because on CPU that is 2.5-4x faster than ``F.rms_norm`` at decode
-        sizes (which runs as a chain of small ops); same values to float rounding."""
+        one ``vector_norm`` because on CPU ``F.rms_norm`` runs as a chain of small ops, whose
+        dispatch dominates at decode sizes (docs/measurements.md); same values to float rounding."""
         # In float32 like transformers' Qwen3RMSNorm (a no-op for a float32 model).
         x32 = x.float()
         length = torch.linalg.vector_norm(x32, dim=-1, keepdim=True)
@@ -380,10 +379,9 @@ def group_identical(sequences: list[list[int]]) -> tuple[list[int], list[int]]:
     return firsts, rows
 
 
-# Longest query block for which the explicit attention above beats the CPU flash kernel.
-# Measured forward + backward on 2 threads: 1.2-1.7x faster at 32-64 queries (the GRPO
-# completions of small runs), slower from about 256 queries on, where the [T, S] score
-# matrix grows and the flash kernel's blocking pays for itself.
+# Longest query block for which the explicit attention above beats the CPU flash kernel:
+# short blocks (the GRPO completions of small runs) favour it; longer ones grow its [T, S]
+# score matrix until the flash kernel's blocking pays for itself (docs/measurements.md).
 _EXPLICIT_ATTENTION_MAX_QUERIES = 128
 
 

@@ -99,8 +99,8 @@ def _nucleus_cpu(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 def inverse_cdf_sample(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """One draw per row of ``probs [B, V]``: the first token whose cumulative probability
     exceeds a uniform number in [0, total). It needs one random number per row, where
-    ``torch.multinomial`` or an exponential race draw one per vocabulary entry (10x slower
-    on CPU at V=1024). Tokens of probability 0 are never drawn: the cumulative sum does not
+    ``torch.multinomial`` or an exponential race draw one per vocabulary entry (far slower
+    on CPU; docs/measurements.md). Tokens of probability 0 are never drawn: the cumulative sum does not
     rise at them, and the uniform stays strictly below the total."""
     cdf = probs.cumsum(dim=-1)
     total = cdf[:, -1:]

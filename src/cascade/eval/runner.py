@@ -27,7 +27,6 @@ generated), counted and reported; the run goes on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -39,11 +38,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from cascade.chat.parse import split_reasoning
+from cascade.data.io import file_sha256, write_json_atomic, write_text_atomic
 from cascade.errors import CascadeError
 from cascade.eval.backends.base import CONTEXT_SKIP, Backend, GenOutput, GenRequest
 from cascade.eval.benchmarks.base import Benchmark
 from cascade.eval.metrics import summarize
-from cascade.eval.samples_file import append_rows, exclusive, load_and_repair, write_json_atomic, write_text_atomic
+from cascade.eval.samples_file import append_rows, exclusive, load_and_repair
 
 ModeChoice = str  # "think" | "no_think" | "both" | "default"
 
@@ -347,20 +347,12 @@ def summary_markdown(metrics: dict[str, dict[str, Any]], model: str) -> str:
     return "\n".join(lines)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_files(path: Path) -> dict[str, str]:
     """SHA-256 of a benchmark's data file, or of every file under its data directory."""
     if path.is_file():
-        return {str(path): _sha256(path)}
+        return {str(path): file_sha256(path)}
     if path.is_dir():
-        return {str(p): _sha256(p) for p in sorted(path.rglob("*")) if p.is_file()}
+        return {str(p): file_sha256(p) for p in sorted(path.rglob("*")) if p.is_file()}
     return {}
 
 

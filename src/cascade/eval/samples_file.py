@@ -69,14 +69,3 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         fh.write(payload)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    from cascade.data.io import atomic_open
-
-    with atomic_open(path) as fh:
-        fh.write(text)

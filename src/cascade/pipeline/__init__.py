@@ -1,1 +1,4 @@
-"""The cascade pipeline: the stage runner (``runner``) and the cascade report (``report``)."""
+"""The stage runner behind ``cascade run`` (``runner``) and the run directory it writes (``layout``).
+
+The report on a finished (or running) run is its own package, ``cascade.report``.
+"""

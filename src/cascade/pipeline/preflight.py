@@ -19,6 +19,7 @@ from typing import Any
 
 from cascade.config.recipe import GRPOStage, Recipe, RMStage, SFTStage
 from cascade.errors import CascadeError
+from cascade.pipeline.sources import stage_sources
 
 # Rows read from the head of each source: enough to catch a wrong layout or a systematic bad
 # field, cheap enough for the 100K-row released sets.
@@ -35,6 +36,7 @@ class Preflight:
     notes: list[str] = field(default_factory=list)
 
     def raise_if_any(self) -> None:
+        """Stop the run with every problem found, one per line; nothing when there is none."""
         if self.problems:
             lines = "\n".join(f"  {p.format()}" for p in self.problems)
             raise CascadeError(f"{len(self.problems)} problem(s) in the recipe's inputs; nothing was trained:\n{lines}")
@@ -49,8 +51,6 @@ def source_kind(stage: Any, sampled: bool) -> str:
 
 def preflight(recipe: Recipe, file: str | None, *, read_hub: bool = False, head_rows: int = HEAD_ROWS) -> Preflight:
     """Check every stage's trainer inputs, data sources and eval sets; collect every problem."""
-    from cascade.pipeline.runner import stage_sources
-
     result = Preflight()
     planned = {p.name: p.steps for p in recipe.plan()}
     for stage in recipe.stages:

@@ -18,6 +18,10 @@ from typing import Any
 
 from cascade.config import Recipe
 from cascade.config.recipe import BASE
+from cascade.data.io import file_sha256
+from cascade.errors import CascadeError
+from cascade.pipeline.layout import MANIFEST, RunLayout
+from cascade.pipeline.sources import data_hash_key, source_file, stage_sources
 
 # Manifest keys written by this module's callers.
 OUTPUT_ID = "output_id"  # a fresh id each time a stage (re)starts training
@@ -36,6 +40,7 @@ class Difference:
     file: str | None = None  # the data file, for a changed file
 
     def text(self) -> str:
+        """``field: old -> new``, for messages."""
         return f"{self.field}: {self.old} -> {self.new}"
 
 
@@ -142,3 +147,34 @@ def read_output_id(manifest_path: Path) -> str | None:
     except (OSError, json.JSONDecodeError):
         return None
     return manifest.get(OUTPUT_ID) if manifest.get("status") == "done" else None
+
+
+def stage_changes(recipe: Recipe, stage: Any, layout: RunLayout, manifest: dict[str, Any],
+                  hashes: dict[Path, str] | None = None) -> list[Difference]:
+    """How what ``stage`` trained on (its manifest) differs from the recipe, its local data
+    files and the outputs of the stages it starts from, now. ``hashes`` memoises file
+    hashes across calls, so a resume reads each data file once."""
+    memo = {} if hashes is None else hashes
+    data_now: dict[str, tuple[str, str | None]] = {}
+    for _, source in stage_sources(stage):
+        where = source_file(source, layout.root)
+        path = Path(where)
+        if path.is_file():
+            if path not in memo:
+                memo[path] = file_sha256(path)
+            data_now[data_hash_key(source, where)] = (where, memo[path])
+    current_ids = {name: read_output_id(layout.stage_dir(name) / MANIFEST)
+                   for name in input_stages(recipe, stage).values()}
+    return stage_differences(recipe, stage, manifest, current_ids, data_now)
+
+
+def changed_stage_error(stage: Any, manifest: dict[str, Any], changes: list[Difference],
+                        recipe_file: str | None) -> CascadeError:
+    """The one-line refusal to resume over a stage that would not match its record."""
+    first = changes[0]
+    what = "finished" if manifest.get("status") == "done" else "was interrupted"
+    noun = "data" if first.field == "data" else "settings"
+    return CascadeError(
+        f"stage {stage.name} {what} on other {noun}: {describe(changes)}. Re-run it and the stages after it "
+        f"with --resume --rerun-changed (old outputs are kept), or start a new run with another --out",
+        file=first.file or recipe_file, field=f"stages.{stage.name}.{first.field}")

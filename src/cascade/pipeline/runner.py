@@ -1,121 +1,46 @@
 """The stage runner behind `cascade run`: stages in order, handoff, resume, per-stage eval.
 
-Run directory layout (the report module reads the same files):
+Every stage starts from its parent's ``final/`` (the run directory's layout:
+``cascade.pipeline.layout``); a finished stage is never re-run or overwritten silently
+(``--from-stage`` moves the old output aside and says so). Nor is one skipped silently:
+``--resume`` skips a stage only while its manifest matches the recipe, its data files and
+the outputs it started from (``cascade.pipeline.resume``); otherwise it stops with the
+difference, or, with ``--rerun-changed``, runs that stage again and every stage that trained
+on its output.
 
-    RUN_DIR/run.json                      recipe, seed, status, ordered stage names
-    RUN_DIR/base/                         the base model (built here for `init:` recipes)
-    RUN_DIR/data/<generator>/...          generated data (the toy world)
-    RUN_DIR/stages/NN-<name>/manifest.json   stage, parent, resolved config, data hashes,
-                                             metrics, final weights' hash, eval scores,
-                                             timings, status
-    RUN_DIR/stages/NN-<name>/final/       the stage's Hugging Face checkpoint
-    RUN_DIR/stages/NN-<name>/eval/        per-stage eval samples and metrics.json
-
-Every stage starts from its parent's ``final/``; a finished stage is never re-run or
-overwritten silently (``--from-stage`` moves the old output aside and says so). Nor is one
-skipped silently: ``--resume`` skips a stage only while its manifest matches the recipe,
-its data files and the outputs it started from (``cascade.pipeline.resume``); otherwise it
-stops with the difference, or, with ``--rerun-changed``, runs that stage again and every
-stage that trained on its output.
+The other parts of a run live beside this module: the checks before anything trains
+(``preflight``), the data each stage reads (``sources``), the base model (``base_model``),
+the per-stage eval (``stage_eval``) and the hashes recorded in manifests (``hashes``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from cascade.config import Recipe
-from cascade.config.recipe import BASE, DataSource, EvalSet, GRPOStage, InitBaseModel, RMStage, SFTStage
+from cascade.config.recipe import BASE, GRPOStage, RMStage, SFTStage
+from cascade.data.io import write_json_atomic
 from cascade.errors import CascadeError
-from cascade.eval.samples_file import write_json_atomic
-from cascade.pipeline.resume import (INPUT_IDS, OUTPUT_ID, Difference, describe, input_stages, read_output_id,
-                                     stage_differences)
-
-RUN_FILE = "run.json"
-MANIFEST = "manifest.json"
+from cascade.pipeline.base_model import prepare_base
+from cascade.pipeline.hashes import weights_sha256
+from cascade.pipeline.layout import MANIFEST, RUN_FILE, RunLayout, read_json
+from cascade.pipeline.options import RunOptions
+from cascade.pipeline.preflight import preflight
+from cascade.pipeline.resume import (INPUT_IDS, OUTPUT_ID, changed_stage_error, describe, input_stages,
+                                     read_output_id, stage_changes)
+from cascade.pipeline.sources import load_sources, load_stage_records, materialize_generators, stage_sources
+from cascade.pipeline.stage_eval import evaluate_stage
 
 # The eval set that measures an RL stage's own domain, by stage reward. The report uses it
 # for the paper's claim (a): each RL stage raises its own domain's score.
 DOMAIN_OF_REWARD = {"rlhf": "chat", "if": "if", "if_thinking": "if", "math": "math", "code": "code", "swe": "swe"}
 
 GENERATORS = ("toy",)  # generator sources: "toy/<part>", e.g. toy/sft/math, toy/eval/if
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CascadeError(f"cannot read: {exc}", file=str(path)) from None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def weights_sha256(checkpoint: Path) -> str:
-    """One hash over a checkpoint's tensors (names, dtypes, shapes and values, in name
-    order), so two stages' outputs compare equal exactly when their weights do, whatever
-    the file layout or the metadata in the safetensors header."""
-    import torch
-    from safetensors import safe_open
-
-    digest = hashlib.sha256()
-    for path in sorted(checkpoint.glob("*.safetensors")):
-        with safe_open(str(path), framework="pt") as fh:
-            for name in sorted(fh.keys()):
-                tensor = fh.get_tensor(name).contiguous()
-                digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-                digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
-
-
-@dataclass
-class RunLayout:
-    root: Path
-    stage_names: list[str]
-
-    def stage_dir(self, name: str) -> Path:
-        return self.root / "stages" / f"{self.stage_names.index(name) + 1:02d}-{name}"
-
-    def manifest(self, name: str) -> dict[str, Any] | None:
-        path = self.stage_dir(name) / MANIFEST
-        return read_json(path) if path.exists() else None
-
-    def is_done(self, name: str) -> bool:
-        m = self.manifest(name)
-        return bool(m and m.get("status") == "done")
-
-    def output(self, name: str) -> Path:
-        """The checkpoint a stage hands to its children."""
-        return self.root / "base" if name == BASE else self.stage_dir(name) / "final"
-
-
-@dataclass
-class RunOptions:
-    out_dir: Path | None = None
-    resume: bool = False
-    from_stage: str | None = None
-    until: str | None = None
-    progress: bool = True
-    device: str = "auto"
-    recipe_file: str | None = None
-    echo: Callable[[str], None] = print
-    rerun_changed: bool = False  # re-run a stage whose settings or data changed, and what trained on it
-    # Trains one stage and writes its manifest; None: the local trainers (run_stage). The
-    # cluster path (`--engine verl`) passes cascade.cluster.engine_run's job launcher.
-    stage_runner: Callable[..., dict[str, Any]] | None = None
 
 
 # ---------------------------------------------------------------- validation before training
@@ -217,111 +142,6 @@ def _check_generator(spec: str, where: str, file: str | None) -> None:
     if head not in GENERATORS or "/" not in spec:
         raise CascadeError(f"unknown generator '{spec}'; use toy/<part>, e.g. toy/sft/math or toy/eval/if",
                            file=file, field=where)
-
-
-# ---------------------------------------------------------------- data
-
-
-def generated_path(root: Path, spec: str) -> Path:
-    """toy/sft/math -> RUN_DIR/data/toy/sft/math.jsonl"""
-    return root / "data" / f"{spec}.jsonl"
-
-
-def materialize_generators(recipe: Recipe, root: Path) -> None:
-    specs = [s.generator for st in recipe.stages for _, s in stage_sources(st) if s.generator]
-    specs += [es.generator for sets in recipe.eval.values() for es in sets if es.generator]
-    if not any(s and s.startswith("toy/") for s in specs):
-        return
-    marker = root / "data" / "toy" / ".complete"
-    if marker.exists():
-        return
-    from cascade.toyworld import build_toy_world, write_toy_world
-
-    write_toy_world(root / "data" / "toy", build_toy_world(seed=recipe.seed))
-    marker.write_text("ok\n")
-    missing = [s for s in specs if s and s.startswith("toy/") and not generated_path(root, s).exists()]
-    if missing:
-        raise CascadeError(f"the toy world has no part {missing[0]!r}; parts are sft/<domain>, rl/<domain>, "
-                           "eval/<domain>, preference and rm/chat")
-
-
-def source_file(source: DataSource, root: Path) -> str:
-    return str(generated_path(root, source.generator)) if source.generator else (source.path or source.hub or "")
-
-
-def data_hash_key(source: DataSource, where: str) -> str:
-    """The key a source's file hash is recorded under in a stage manifest's ``data_hashes``."""
-    return source.generator or source.path or where
-
-
-def stage_sources(stage: Any) -> list[tuple[str, DataSource]]:
-    """Every data source a stage reads, with its field path: its ``data``, and for a reward
-    model with ``sampled_pairs``, the prompts its parent policy answers."""
-    out = [(f"stages.{stage.name}.data[{i}]", source) for i, source in enumerate(stage.data)]
-    sampled = getattr(stage, "sampled_pairs", None)
-    if sampled is not None:
-        out += [(f"stages.{stage.name}.sampled_pairs.data[{i}]", source) for i, source in enumerate(sampled.data)]
-    return out
-
-
-def load_stage_records(stage: Any, root: Path, kind: str) -> tuple[list[Any], dict[str, str]]:
-    """The stage's records with per-source upsampling, and a hash of every local file."""
-    return load_sources(stage.data, root, kind)
-
-
-def load_sources(data: list[DataSource], root: Path, kind: str) -> tuple[list[Any], dict[str, str]]:
-    """The sources' records with per-source upsampling, and a hash of every local file."""
-    from cascade.data.hub import load_dataset_source
-    from cascade.trainers.sft import mix_sources
-
-    sources, hashes = [], {}
-    for source in data:
-        where = source_file(source, root)
-        if source.hub:
-            records = load_dataset_source(source.hub, kind, split=source.split, name=source.name, limit=source.limit,
-                                          fmt=source.format)
-        else:
-            records = load_dataset_source(where, kind, limit=source.limit, fmt=source.format)
-        if kind == "sft" and source.train_turns is not None:
-            # The recipe's choice for the source wins over what its records say.
-            records = [r.model_copy(update={"train_turns": source.train_turns}) for r in records]
-        if Path(where).exists():
-            hashes[data_hash_key(source, where)] = file_sha256(Path(where))
-        else:
-            hashes[where] = "hub"
-        sources.append((records, source.weight))
-    return mix_sources(sources, seed=0), hashes
-
-
-def stage_changes(recipe: Recipe, stage: Any, layout: RunLayout, manifest: dict[str, Any],
-                  hashes: dict[Path, str] | None = None) -> list[Difference]:
-    """How what ``stage`` trained on (its manifest) differs from the recipe, its local data
-    files and the outputs of the stages it starts from, now. ``hashes`` memoises file
-    hashes across calls, so a resume reads each data file once."""
-    memo = {} if hashes is None else hashes
-    data_now: dict[str, tuple[str, str | None]] = {}
-    for _, source in stage_sources(stage):
-        where = source_file(source, layout.root)
-        path = Path(where)
-        if path.is_file():
-            if path not in memo:
-                memo[path] = file_sha256(path)
-            data_now[data_hash_key(source, where)] = (where, memo[path])
-    current_ids = {name: read_output_id(layout.stage_dir(name) / MANIFEST)
-                   for name in input_stages(recipe, stage).values()}
-    return stage_differences(recipe, stage, manifest, current_ids, data_now)
-
-
-def changed_stage_error(stage: Any, manifest: dict[str, Any], changes: list[Difference],
-                        recipe_file: str | None) -> CascadeError:
-    """The one-line refusal to resume over a stage that would not match its record."""
-    first = changes[0]
-    what = "finished" if manifest.get("status") == "done" else "was interrupted"
-    noun = "data" if first.field == "data" else "settings"
-    return CascadeError(
-        f"stage {stage.name} {what} on other {noun}: {describe(changes)}. Re-run it and the stages after it "
-        f"with --resume --rerun-changed (old outputs are kept), or start a new run with another --out",
-        file=first.file or recipe_file, field=f"stages.{stage.name}.{first.field}")
 
 
 # ---------------------------------------------------------------- one stage
@@ -490,124 +310,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# ---------------------------------------------------------------- per-stage eval
-
-
-EVAL_GENERATION_BATCH = 128
-
-
-def _eval_sets(recipe: Recipe, stage_name: str) -> list[EvalSet]:
-    return [es for suite in recipe.eval_suites_for(stage_name) for es in recipe.eval.get(suite, [])]
-
-
-def evaluate_stage(recipe: Recipe, stage_name: str, engine: Any, layout: RunLayout, opts: RunOptions) -> dict[str, Any]:
-    """Evaluate the stage's policy on every eval set the recipe names, all modes asked for."""
-    from cascade.eval.backends.local import LocalBackend
-    from cascade.eval.benchmarks.base import Benchmark
-    from cascade.eval.runner import EvalSettings, evaluate
-
-    sets = _eval_sets(recipe, stage_name)
-    if not sets:
-        return {"dir": "eval", "sets": []}
-    out = layout.stage_dir(stage_name) / "eval"
-    backend = LocalBackend("", engine=engine)
-    merged: dict[str, Any] = {}
-    engine.model.eval()
-    # Eval prompts are short and the policy is in memory: wider decode batches than training's
-    # rollouts keep the cores busy.
-    training_batch = engine.generation_batch_size
-    engine.generation_batch_size = max(training_batch, EVAL_GENERATION_BATCH)
-    try:
-        for es in sets:
-            bench, records = eval_set_data(es, layout.root)
-            settings = EvalSettings(temperature=es.temperature, top_p=es.top_p, max_tokens=bench.max_tokens,
-                                    mode=es.modes or "default", limit=es.n, seed=recipe.seed,
-                                    batch_size=2 * EVAL_GENERATION_BATCH)
-            merged.update(evaluate(backend, [(bench, bench.k)], out, settings=settings, model_name=stage_name,
-                                   records_for=lambda b, r=records: r, progress=opts.progress))
-    finally:
-        engine.generation_batch_size = training_batch
-    write_json_atomic(out / "metrics.json", merged)
-    return {"dir": "eval", "sets": sorted(merged), "scores": {name: _eval_scores(merged[name]) for name in sorted(merged)}}
-
-
-def _eval_scores(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures of one eval set, for the manifest (the full metrics stay in eval/)."""
-    return {key: metrics.get(key) for key in ("n_prompts", "k", "avg_at_k", "pass_at_k", "stderr", "mean_score")}
-
-
-# Protocol of an eval set that is not a registered benchmark (docs/recipes.md).
-PLAIN_EVAL_K, PLAIN_EVAL_TOKENS, PLAIN_EVAL_MODE = 1, 4096, "think"
-
-
-def eval_set_data(es: EvalSet, root: Path) -> tuple[Any, list[dict[str, Any]]]:
-    """The benchmark (named after the eval set, with the set's k, budget and mode) and its
-    prompt records. A ``benchmark:`` set is read by the registry's loader, as ``cascade
-    eval`` reads it (its windows, verifier and protocol defaults); other sets are prompt
-    records, the ``prompt`` shorthand turned into ``messages``."""
-    from dataclasses import replace
-
-    from cascade.data.hub import load_dataset_source
-    from cascade.data.records import record_messages
-    from cascade.eval.benchmarks import get_benchmark
-    from cascade.eval.benchmarks.base import Benchmark
-
-    if es.benchmark is not None:
-        registered = get_benchmark(es.benchmark)
-        rows = registered.load(path=es.path) if es.path else registered.load()
-        bench = replace(registered, name=es.name, k=es.k or registered.k,
-                        max_tokens=es.max_new_tokens or registered.max_tokens)
-    else:
-        where = str(generated_path(root, es.generator)) if es.generator else es.path
-        rows = []
-        for record in load_dataset_source(where, "prompt", fmt=es.format):
-            row = record.model_dump(exclude_none=True)
-            row["messages"] = record_messages(record)  # the eval runner reads messages only
-            row.pop("prompt", None)
-            rows.append(row)
-        bench = Benchmark(es.name, es.verifier or "", lambda _path, r=rows: r, "", k=es.k or PLAIN_EVAL_K,
-                          max_tokens=es.max_new_tokens or PLAIN_EVAL_TOKENS, mode=PLAIN_EVAL_MODE)
-    if es.verifier:
-        for r in rows:
-            r["verifier"] = es.verifier
-    return bench, rows
-
-
 # ---------------------------------------------------------------- the whole recipe
 
 
-def prepare_base(recipe: Recipe, root: Path, echo: Callable[[str], None]) -> None:
-    base = root / "base"
-    if (base / "config.json").exists():
-        return
-    from cascade.engine.rope import write_rope_scaling
-
-    rope = recipe.base_rope_scaling.as_config() if recipe.base_rope_scaling is not None else None
-    if isinstance(recipe.base_model, InitBaseModel):
-        from cascade.models import init_model
-
-        spec = recipe.base_model.init
-        tmp = root / ".base.tmp"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        init_model(tmp, spec.size, seed=recipe.seed if spec.seed is None else spec.seed)
-        write_rope_scaling(tmp, rope)
-        os.replace(tmp, base)
-        echo(f"base model: a fresh {spec.size} model in {base}")
-        return
-    from cascade.models import load_model_and_tokenizer
-
-    source = recipe.base_model_source
-    model, tokenizer = load_model_and_tokenizer(source)
-    tmp = root / ".base.tmp"
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    write_rope_scaling(tmp, rope)
-    os.replace(tmp, base)
-    echo(f"base model: {source} (with the cascade chat template) in {base}")
-
-
 def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
+    """Run the recipe's stages in order into the run directory (``opts`` says where, which
+    stages, resume or not) and return its layout. Every check runs before anything trains."""
     root = Path(opts.out_dir or recipe.output_dir or f"runs/{recipe.name}")
     names = [s.name for s in recipe.stages]
     layout = RunLayout(root, names)
@@ -615,8 +323,6 @@ def run_recipe(recipe: Recipe, opts: RunOptions) -> RunLayout:
         if value is not None and value not in names:
             raise CascadeError(f"{flag} '{value}' is not a stage; stages: {', '.join(names)}")
     check_recipe(recipe, opts.recipe_file)
-    from cascade.pipeline.preflight import preflight
-
     # The dry run's checks, hub sources included, before any training: a bad row in the last
     # stage's data must not cost the earlier stages' hours.
     preflight(recipe, opts.recipe_file, read_hub=True).raise_if_any()
@@ -683,6 +389,7 @@ def _archive_from(layout: RunLayout, names: list[str], echo: Callable[[str], Non
 
 
 def one_line_summary(m: dict[str, Any]) -> str:
+    """One line per finished stage for the terminal: steps, last loss or reward, sampled pairs, times."""
     metrics = m.get("metrics") or {}
     last = metrics.get("metrics") or {}
     bits = [f"✓ {m['stage']} ({m['kind']}, from {m['parent']})", f"{metrics.get('step', '?')} steps"]

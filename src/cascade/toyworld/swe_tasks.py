@@ -55,8 +55,8 @@ FILE_OF = {
     "to_minutes": "tools.py", "hours_to_minutes": "utils.py",
     "shout": "helpers.py", "to_upper": "tools.py",
 }
-# Two of these surround the buggy function. Eight (56 ordered pairs) keep about as many
-# distinct tasks as when the file name was drawn per task: 14 functions x 56 = 784.
+# Two of these surround the buggy function. Eight give 56 ordered pairs, so 14 functions
+# make 14 x 56 = 784 distinct tasks.
 # None of them contains a bug's line, so a SEARCH block always matches one place.
 _HELPERS = [
     "def double(x):\n    return 2 * x\n",

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
-import torch
+
+from cascade.engine.padding import collate, right_pad  # noqa: F401  (the trainers' batches)
 
 # One optimizer update = its micro-batches, each a list of example indices.
 StepPlan = list[list[int]]
@@ -55,22 +56,3 @@ def iter_steps(
                 return
             yield StepSlot(epoch=epoch, batch_in_epoch=index, micro_batches=plan)
             emitted += 1
-
-
-def right_pad(rows: Sequence[Sequence[int]], pad_value: int) -> torch.Tensor:
-    width = max(len(r) for r in rows)
-    out = torch.full((len(rows), width), pad_value, dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
-    return out
-
-
-def collate(input_ids: Sequence[Sequence[int]], loss_masks: Sequence[Sequence[int]] | None, pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``, ``attention_mask`` and (when given) ``loss_mask``."""
-    batch = {
-        "input_ids": right_pad(input_ids, pad_id),
-        "attention_mask": right_pad([[1] * len(r) for r in input_ids], 0),
-    }
-    if loss_masks is not None:
-        batch["loss_mask"] = right_pad(loss_masks, 0)
-    return batch

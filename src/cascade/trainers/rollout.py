@@ -158,7 +158,7 @@ def stage_reward_fn(stage: str, *, reward_model: str | None = None, device: str 
     if stage in _RM_STAGES:
         if not reward_model:
             raise CascadeError(f"the {stage} reward needs a reward model checkpoint", field="reward_model")
-        from cascade.verifiers.reward_model import RewardModelScorer
+        from cascade.engine.reward_scorer import RewardModelScorer
 
         scorer = RewardModelScorer(reward_model, device=device)
     reward = STAGE_REWARDS[stage]

@@ -72,7 +72,7 @@ def sample_rated_pairs(
     from cascade.trainers.grpo import render_prompt
     from cascade.trainers.rollout import record_messages
     from cascade.verifiers.batch import score_batch
-    from cascade.verifiers.reward_model import scored_text
+    from cascade.engine.reward_scorer import scored_text
 
     modes = ("think", "no_think") if spec.modes == "both" else (spec.modes,)
     slots = [(i, mode) for i, _ in enumerate(records) for mode in modes for _ in range(spec.samples)]

@@ -28,7 +28,7 @@ Ground truth (``record["ground_truth"]``, a dict or its JSON text), one of three
     - MBPP: ``{"test_list": [str, ...], "test_setup_code": str}`` (``test_imports``, a
       list, from sanitized MBPP is accepted too); each assert line is one test.
     - rllm LeetCode: ``{"functional": str}`` (or ``{"test": str}``) whose code already
-      calls ``check(...)``; pair it with ``"prelude": LEETCODE_PRELUDE``.
+      calls ``check(...)``; pair it with ``"prelude": LEETCODE_PRELUDE`` (``cascade.data.adapters.code_truth``).
 
 The whole problem gets ``min(time_limit * tests, max_problem_seconds) + 5`` seconds of wall
 time (the 5 for interpreter start-up; ``max_problem_seconds`` defaults to 120).
@@ -89,20 +89,6 @@ _HARNESS_STARTED = "cascade-harness: started\n"  # the harness's first line on s
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _INTEGER = re.compile(r"[+-]?\d+")
 COMPARISONS = ("tolerant", "lcb")
-
-# What LeetCode's judge has imported before a solution runs (``List``, ``Counter``, ``inf``...).
-LEETCODE_PRELUDE = (
-    "from typing import *\n"
-    "from collections import *\n"
-    "from itertools import *\n"
-    "from functools import *\n"
-    "from heapq import *\n"
-    "from bisect import *\n"
-    "from math import *\n"
-    "from string import *\n"
-    "import bisect, collections, functools, heapq, itertools, math, operator, random, re, string\n"
-)
-
 
 def extract_code(answer: str) -> str | None:
     """The last ```python block, else the last ```py block, else the last bare ``` block."""

@@ -7,7 +7,7 @@ Score 1/0. Errors: ``no_boxed_answer`` (score 0), ``timeout``.
 math-verify turns model text into sympy expressions (sympy's parser evaluates strings),
 and some inputs make sympy compute for minutes in C code that no signal interrupts. So
 the comparison never runs in the caller's process: it runs in a small pool of persistent
-worker processes (``cascade.verifiers.batch.WorkerPool``) that are killed and replaced on
+worker processes (``cascade.sandbox.pool.WorkerPool``) that are killed and replaced on
 timeout. Inside a batch worker, which is already isolated, it runs inline. math-verify's
 own ``signal.alarm`` timeouts are turned off (they fail outside the main thread); ours
 are an interval timer inside the worker plus a hard kill from the parent.
@@ -22,8 +22,8 @@ import threading
 from typing import Any, Mapping
 
 from cascade.errors import CascadeError
+from cascade.sandbox.pool import WorkerPool, in_worker_process
 from cascade.verifiers.base import Verifier, VerifyResult, register
-from cascade.verifiers.batch import WorkerPool, in_worker_process
 from cascade.verifiers.extract import last_boxed
 
 DEFAULT_TIMEOUT_S = 10.0

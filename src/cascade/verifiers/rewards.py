@@ -8,7 +8,7 @@ Every stage reward has the same keyword-only signature, so a trainer can look on
 - ``verifier``: one verifier outcome per rollout, a ``VerifyResult`` or a float score.
   Binary stages read a VerifyResult's ``passed`` and take a float as the 1/0 score.
 - ``rm_scores``: one reward-model score per rollout (the final answer only; see
-  ``cascade.verifiers.reward_model``).
+  ``cascade.engine.reward_scorer``).
 - ``language_mixing``: one flag per rollout (``detect_language_mixing`` over trace + answer).
 - ``group_ids``: the prompt each rollout answers; rollouts with equal ids form a GRPO
   group (G rollouts of one prompt). None means the whole batch is one group.

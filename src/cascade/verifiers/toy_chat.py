@@ -5,7 +5,8 @@ trained to prefer: an answer that talks about the thing that was asked about (it
 keyword of the ground truth: the thing and its kind) and, when the ground truth lists the
 thing's ``facts``, states nothing else: every sentence of the answer is one of those facts.
 The second part is the toy's hallucination check; without it an answer that names the thing
-passes whatever else it claims, and the SFT models already pass that ~95% of the time.
+passes whatever else it claims, which the SFT models already do nearly always
+(docs/measurements.md), leaving RLHF nothing to improve on the eval set.
 """
 
 from __future__ import annotations

@@ -26,6 +26,19 @@ from typing import Any, Mapping
 
 from cascade.data.adapters.base import Row
 
+# What LeetCode's judge has imported before a solution runs (``List``, ``Counter``, ``inf``...).
+LEETCODE_PRELUDE = (
+    "from typing import *\n"
+    "from collections import *\n"
+    "from itertools import *\n"
+    "from functools import *\n"
+    "from heapq import *\n"
+    "from bisect import *\n"
+    "from math import *\n"
+    "from string import *\n"
+    "import bisect, collections, functools, heapq, itertools, math, operator, random, re, string\n"
+)
+
 STDIN_INSTRUCTION = ("Read the input from standard input, solve the problem, and print the answer to "
                      "standard output. Put your complete Python program in one ```python block.")
 STARTER_INSTRUCTION = "Complete the following starter code and put the whole solution in one ```python block:"
@@ -115,8 +128,6 @@ def from_test_list(row: Row, field: str, tests: Any, fn_name: str | None) -> dic
     """A list of test objects in the LiveCodeBench, PrimeIntellect or plain layout."""
     if isinstance(tests, Mapping):
         if "functional" in tests or "test" in tests:
-            from cascade.verifiers.code import LEETCODE_PRELUDE
-
             code = tests.get("functional", tests.get("test"))
             if not isinstance(code, str) or not code.strip():
                 row.bad(field, "the functional test must be a string of code")

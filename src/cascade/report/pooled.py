@@ -11,7 +11,7 @@ comparison measured in at least two of the runs is pooled (matched by its subjec
   runs, stdev(diff_i) / sqrt(m). The first misses seed-to-seed variation; the second is
   unreliable with two or three runs; taking the larger never hides either.
 
-The verdict rule of each claim is the single-run one (``report.CLAIM_RULES``). Torch-free.
+The verdict rule of each claim is the single-run one (``claims.CLAIM_RULES``). Torch-free.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from cascade.eval.samples_file import write_json_atomic, write_text_atomic
-from cascade.pipeline.report import (
+from cascade.data.io import write_json_atomic, write_text_atomic
+from cascade.report.claims import (
     CLAIM_RULES,
     FAILS,
     HOLDS,
-    VERDICT_STYLES,
     Claim,
     Finding,
     Paired,
     all_measured_hold,
-    build_matrix,
     judge_claims,
     outcome_tally,
 )
+from cascade.report.matrix import build_matrix
+from cascade.report.render import VERDICT_STYLES
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,6 +52,8 @@ class RunClaims:
 
 @dataclass(frozen=True)
 class PooledFinding:
+    """One comparison across the runs: each run's finding and the pooled difference."""
+
     subject: str
     per_run: list[Finding | None]  # in run order; None where the run has no such comparison
     pooled: Paired | None  # None unless at least two runs measured it
@@ -60,6 +62,7 @@ class PooledFinding:
 
     @property
     def verdict(self) -> str:
+        """The pooled outcome in words, or why it cannot be measured."""
         if self.outcome is None:
             return "not measurable (measured in fewer than two runs)"
         return self.words[0] if self.outcome else self.words[1]
@@ -67,20 +70,25 @@ class PooledFinding:
 
 @dataclass(frozen=True)
 class PooledClaim:
+    """One claim judged on the pooled comparisons."""
+
     key: str
     title: str
     findings: list[PooledFinding]
 
     @property
     def outcome(self) -> bool | None:
+        """As ``Claim.outcome``, over the pooled comparisons."""
         return all_measured_hold([f.outcome for f in self.findings])
 
     @property
     def verdict(self) -> str:
+        """The pooled outcome in words."""
         return "not measurable" if self.outcome is None else (HOLDS if self.outcome else FAILS)
 
     @property
     def tally(self) -> str:
+        """How many pooled comparisons hold, do not, and cannot be measured."""
         return outcome_tally([f.outcome for f in self.findings])
 
 
@@ -151,6 +159,7 @@ def _cell(f: Finding | None) -> str:
 
 
 def render_pooled_markdown(runs: Sequence[RunClaims], claims: Sequence[PooledClaim]) -> str:
+    """pooled.md: per claim, a table of each run's difference, the pooled one and the verdict."""
     out = [f"# The paper's claims over {len(runs)} runs", ""]
     out += [f"- {r.label}: `{r.run_dir}`" for r in runs]
     out += ["", "Each cell is a paired difference in points ± its standard error. Pooled: the mean of the "
@@ -168,6 +177,7 @@ def render_pooled_markdown(runs: Sequence[RunClaims], claims: Sequence[PooledCla
 
 
 def pooled_json(runs: Sequence[RunClaims], claims: Sequence[PooledClaim]) -> dict[str, Any]:
+    """Everything in pooled.md, machine-readable."""
     def paired(p: Paired | None, n_key: str = "n_prompts") -> dict[str, Any] | None:
         return None if p is None else {n_key: p.n, "before": p.before, "after": p.after, "diff": p.diff, "se": p.se}
 
@@ -194,6 +204,7 @@ def write_pooled_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> 
 
 
 def print_pooled(claims: Sequence[PooledClaim], console: Console) -> None:
+    """The pooled claims on the terminal, coloured by verdict."""
     for claim in claims:
         console.print(f"({claim.key}) {claim.title}, pooled: ", end="", markup=False, highlight=False)
         console.print(claim.verdict, style=f"bold {VERDICT_STYLES[claim.outcome]}", markup=False, highlight=False)

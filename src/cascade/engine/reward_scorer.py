@@ -31,7 +31,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceC
 
 from cascade.chat.parse import split_reasoning
 from cascade.errors import CascadeError
-from cascade.trainers.batching import collate
+from cascade.engine.padding import collate
 
 Prompt = Union[str, Sequence[dict[str, Any]]]
 
@@ -46,6 +46,8 @@ def scored_text(response: str) -> str:
 
 
 class RewardModelScorer:
+    """A reward-model checkpoint (sequence classifier or causal LM) that scores (prompt, reply) pairs."""
+
     def __init__(self, path: str | Path, device: str = "cpu", dtype: torch.dtype | None = None) -> None:
         path = Path(path)
         if not (path / "config.json").is_file():
@@ -69,6 +71,7 @@ class RewardModelScorer:
 
     @torch.no_grad()
     def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[float]:
+        """One reward per (prompt, response) pair, in input order."""
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         # Each distinct conversation is scored once. Besides saving work, this keeps equal

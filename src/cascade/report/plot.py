@@ -7,11 +7,11 @@ directly (no pyplot), so writing the picture never touches a display or global p
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
+from cascade.data.io import atomic_open
 from cascade.errors import CascadeError
-from cascade.pipeline.report import CascadeMatrix
+from cascade.report.matrix import CascadeMatrix
 
 
 def write_heatmap(matrix: CascadeMatrix, path: str | Path) -> Path:
@@ -49,11 +49,6 @@ def write_heatmap(matrix: CascadeMatrix, path: str | Path) -> Path:
                 ax.text(j, i, f"{cell.avg:.1f}{se}{delta}", ha="center", va="center", fontsize=7,
                         color="white" if cell.avg < 60 else "black")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(tmp, "wb") as fh:
+    with atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return path
