@@ -15,6 +15,7 @@ import asyncio
 import json
 
 import pytest
+from verl_helpers import rollouts_data_proto, tiny_tokenizer
 
 verl = pytest.importorskip("verl", reason="verl is not installed (pip install -e '.[verl-core]')")
 hydra = pytest.importorskip("hydra")
@@ -124,38 +125,7 @@ ROLLOUTS = {
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from transformers import AutoTokenizer
-
-    from cascade.models import init_model
-
-    path = tmp_path_factory.mktemp("tiny")
-    init_model(path, "tiny", seed=0)
-    return AutoTokenizer.from_pretrained(str(path))
-
-
-def _data_proto(tokenizer, rows, completions):
-    import numpy as np
-    import torch
-    from verl import DataProto
-
-    prompts = [tokenizer(json.dumps(r["prompt"]), add_special_tokens=False)["input_ids"] for r in rows]
-    responses = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in completions]
-    p_len, r_len = max(map(len, prompts)), max(map(len, responses)) + 2
-    pad = tokenizer.pad_token_id or 0
-    prompt_t = torch.full((len(rows), p_len), pad)
-    response_t = torch.full((len(rows), r_len), pad)
-    mask = torch.zeros((len(rows), p_len + r_len), dtype=torch.long)
-    for i, (p, r) in enumerate(zip(prompts, responses)):
-        prompt_t[i, p_len - len(p):] = torch.tensor(p)  # left-padded prompts, as verl's rollout gives them
-        response_t[i, : len(r)] = torch.tensor(r)
-        mask[i, p_len - len(p): p_len + len(r)] = 1
-    non_tensors = {key: np.array([row[key] for row in rows], dtype=object)
-                   for key in ("data_source", "reward_model", "extra_info")}
-    return DataProto.from_dict(
-        tensors={"prompts": prompt_t, "responses": response_t, "attention_mask": mask,
-                 "input_ids": torch.cat([prompt_t, response_t], dim=1)},
-        non_tensors=non_tensors,
-    )
+    return tiny_tokenizer(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.mark.parametrize("reward", sorted(ROLLOUTS))
@@ -182,7 +152,7 @@ def test_reward_hook_in_verls_reward_manager_matches_local_trainer(reward, token
             records.append(record)
             rows.append(row)
             completions.append(answer)
-    data = _data_proto(tokenizer, rows, completions)
+    data = rollouts_data_proto(tokenizer, rows, completions)
     decoded = [tokenizer.decode(data.batch["responses"][i][: len(tokenizer(c, add_special_tokens=False)["input_ids"])],
                                 skip_special_tokens=True) for i, c in enumerate(completions)]
 
@@ -310,7 +280,7 @@ def test_batch_rewards_in_verls_reward_loop_match_local_trainer(reward, tokenize
             rows.append(row)
             completions.append(answer)
             uids.append(f"uid-{index}")
-    data = _data_proto(tokenizer, rows, completions)
+    data = rollouts_data_proto(tokenizer, rows, completions)
     data.non_tensor_batch["uid"] = np.array(uids, dtype=object)
     decoded = [tokenizer.decode(data.batch["responses"][i][: len(tokenizer(c, add_special_tokens=False)["input_ids"])],
                                 skip_special_tokens=True) for i, c in enumerate(completions)]

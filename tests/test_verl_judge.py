@@ -19,6 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from verl_helpers import rollouts_data_proto, tiny_tokenizer
 
 from cascade.cluster import hydra_args, stage_phases, stage_to_verl_overrides, verl_gaps, verl_rows
 from cascade.cluster.verl_config import JUDGE_KWARGS_KEY
@@ -172,38 +173,7 @@ def _edits(record):
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from transformers import AutoTokenizer
-
-    from cascade.models import init_model
-
-    path = tmp_path_factory.mktemp("tiny")
-    init_model(path, "tiny", seed=0)
-    return AutoTokenizer.from_pretrained(str(path))
-
-
-def _data_proto(tokenizer, rows, completions):
-    import numpy as np
-    import torch
-    from verl import DataProto
-
-    prompts = [tokenizer(json.dumps(r["prompt"]), add_special_tokens=False)["input_ids"] for r in rows]
-    responses = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in completions]
-    p_len, r_len = max(map(len, prompts)), max(map(len, responses)) + 2
-    pad = tokenizer.pad_token_id or 0
-    prompt_t = torch.full((len(rows), p_len), pad)
-    response_t = torch.full((len(rows), r_len), pad)
-    mask = torch.zeros((len(rows), p_len + r_len), dtype=torch.long)
-    for i, (p, r) in enumerate(zip(prompts, responses)):
-        prompt_t[i, p_len - len(p):] = torch.tensor(p)
-        response_t[i, : len(r)] = torch.tensor(r)
-        mask[i, p_len - len(p): p_len + len(r)] = 1
-    non_tensors = {key: np.array([row[key] for row in rows], dtype=object)
-                   for key in ("data_source", "reward_model", "extra_info")}
-    return DataProto.from_dict(
-        tensors={"prompts": prompt_t, "responses": response_t, "attention_mask": mask,
-                 "input_ids": torch.cat([prompt_t, response_t], dim=1)},
-        non_tensors=non_tensors,
-    )
+    return tiny_tokenizer(tmp_path_factory.mktemp("tiny"))
 
 
 def _verl_scores(recipe, tokenizer, records_and_answers):
@@ -223,7 +193,7 @@ def _verl_scores(recipe, tokenizer, records_and_answers):
             records.append(record)
             rows.append(row)
             completions.append(answer)
-    data = _data_proto(tokenizer, rows, completions)
+    data = rollouts_data_proto(tokenizer, rows, completions)
     decoded = [tokenizer.decode(data.batch["responses"][i][: len(tokenizer(c, add_special_tokens=False)["input_ids"])],
                                 skip_special_tokens=True) for i, c in enumerate(completions)]
 
