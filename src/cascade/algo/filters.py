@@ -29,7 +29,7 @@ def apply_overlong(
     failure score is lower (SWE: -1 for no parseable patch) passes it here, or running
     into the length limit would beat answering badly. ``truncated_score=None`` keeps the
     reward scored on the unfinished text (RLHF: the reward model's score). The per-stage
-    values are ``cascade.verifiers.rewards.TRUNCATED_REPLY``.
+    values are the ``truncated`` entries of ``cascade.verifiers.stage_rewards.STAGE_REWARDS``.
     """
     if len(rewards) != len(finish_reasons):
         raise ValueError(f"{len(rewards)} rewards for {len(finish_reasons)} finish reasons")

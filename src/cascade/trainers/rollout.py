@@ -131,55 +131,48 @@ class PromptStream:
         self.outcomes = {self.ids[int(i)]: o for i, o in state["outcomes"].items()}
 
 
-# Stages whose reward reads a reward model, the verifier, or the language-mixing flag
-# (paper sections 4.3-4.6: RLHF and thinking IF-RL use the RM; RLHF, math and code penalise mixing).
-_RM_STAGES = {"rlhf", "if_thinking"}
-_VERIFIER_STAGES = {"if", "if_thinking", "math", "code", "swe"}
-_MIXING_STAGES = {"rlhf", "math", "code"}
-
-
 def stage_reward_fn(stage: str, *, reward_model: str | None = None, device: str = "cpu",
                     judge: Any = None) -> RewardFn:
-    """A ``RewardFn`` for a paper stage: gathers what ``STAGE_REWARDS[stage]`` reads
-    (verifier outcomes through the batch API, RM scores, language-mixing flags, group ids)
-    and returns the stage reward as each rollout's ``score``; ``passed`` stays the
-    verifier's verdict (False for RLHF, which has no verifier).
+    """A ``RewardFn`` for a paper stage: gathers what the stage's table entry
+    (``cascade.verifiers.stage_rewards.STAGE_REWARDS``) says its reward reads (verifier
+    outcomes through the batch API, RM scores, language-mixing flags, group ids) and returns
+    the stage reward as each rollout's ``score``; ``passed`` stays the verifier's verdict
+    (False for RLHF, which has no verifier).
 
     ``judge`` (the ``swe`` stage): a ``JudgedRewards``, which puts a judge model's P("YES")
     in place of the lexical score of every patch that is neither exact nor empty (paper Eq. 2),
     or the string ``"lexical"``, which keeps the lexical score (the paper's ablation)."""
     from cascade.verifiers.batch import score_batch
     from cascade.verifiers.language_mixing import detect_language_mixing, prompt_text
-    from cascade.verifiers.rewards import STAGE_REWARDS
+    from cascade.verifiers.rewards import RewardInputs
+    from cascade.verifiers.stage_rewards import stage_reward
 
-    if stage not in STAGE_REWARDS:
-        raise CascadeError(f"unknown stage reward {stage!r}; known: {', '.join(sorted(STAGE_REWARDS))}", field="reward")
+    entry = stage_reward(stage)
     scorer = None
-    if stage in _RM_STAGES:
+    if entry.reward_model:
         if not reward_model:
             raise CascadeError(f"the {stage} reward needs a reward model checkpoint", field="reward_model")
         from cascade.engine.reward_scorer import RewardModelScorer
 
         scorer = RewardModelScorer(reward_model, device=device)
-    reward = STAGE_REWARDS[stage]
 
     judged = judge if isinstance(judge, JudgedRewards) else None
     if judge is not None and judged is None and judge != "lexical":
         raise CascadeError(f"judge must be a JudgedRewards or 'lexical' (got {type(judge).__name__})", field="judge")
 
     def score(records: Sequence[Mapping[str, Any]], completions: Sequence[str]) -> list[VerifyResult]:
-        verdicts = score_batch(records, completions) if stage in _VERIFIER_STAGES else None
+        verdicts = score_batch(records, completions) if entry.reads_verifier else None
         if judged is not None and verdicts is not None:
             verdicts = judged.rejudge(records, verdicts)
         rm_scores = None
         if scorer is not None:
             rm_scores = scorer.score([record_messages(r, i) for i, r in enumerate(records)], completions)
         mixing = None
-        if stage in _MIXING_STAGES:
+        if entry.language_mixing is not None:
             mixing = [detect_language_mixing(prompt_text(r), c) for r, c in zip(records, completions)]
-        values = reward(
+        values = entry.reward(RewardInputs(
             verifier=verdicts, rm_scores=rm_scores, language_mixing=mixing, group_ids=[r["id"] for r in records]
-        )
+        ))
         out = []
         for i, value in enumerate(values):
             base = verdicts[i] if verdicts is not None else VerifyResult(value, False)
