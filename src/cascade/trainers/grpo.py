@@ -43,7 +43,7 @@ from cascade.trainers.rollout import (
     stage_reward_fn,
 )
 from cascade.verifiers.base import VerifyResult
-from cascade.verifiers.rewards import truncated_reward
+from cascade.verifiers.stage_rewards import truncated_reward
 
 if TYPE_CHECKING:
     from cascade.config.recipe import GRPOStage
