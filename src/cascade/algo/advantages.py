@@ -8,7 +8,7 @@ Every token of a response gets its response's advantage (the trainer broadcasts 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,8 @@ ZERO_VARIANCE_TOL = 1e-8
 
 @dataclass(frozen=True)
 class GroupAdvantages:
+    """Per-rollout advantages and the groups that give no gradient."""
+
     advantages: np.ndarray  # [n_groups * group_size], 0 for zero-variance groups and invalid samples
     zero_variance: np.ndarray  # [n_groups] bool: the group gives no gradient
 
@@ -100,3 +102,22 @@ def tanh_group_shaping(
         if not z.zero_variance[g]:
             out[sl] = np.where(ok[sl], np.tanh(z.advantages[sl]), r[sl])
     return out
+
+
+def no_shaping(
+    rewards: Sequence[float],
+    group_size: int,
+    *,
+    eps: float = 1e-6,
+    valid: Sequence[bool] | None = None,
+) -> Sequence[float]:
+    """The rewards as they are (the paper's default)."""
+    return rewards
+
+
+# The reward shapings a recipe's ``reward_shaping`` names (its Literal lists the same keys):
+# what the group advantages are computed from; the logged rewards stay the stage's own.
+REWARD_SHAPINGS: dict[str, Callable[..., Sequence[float] | np.ndarray]] = {
+    "none": no_shaping,
+    "group_tanh": tanh_group_shaping,
+}

@@ -192,6 +192,27 @@ class LocalEngine:
         self.scheduler = build_scheduler(self.optimizer, cfg)
 
     @property
+    def pad_id(self) -> int:
+        """The tokenizer's pad token id, else its eos id."""
+        tokenizer = self.tokenizer
+        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def frozen_copy(self, path: str) -> "LocalEngine":
+        """An inference-only engine (no optimizer) on this engine's device, loaded from
+        ``path``: GRPO's KL reference."""
+        return LocalEngine(path, device=str(self.device), optim=None)
+
+    @torch.no_grad()
+    def token_logprobs(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """``[B, T]`` log p of each ``input_ids`` token given its prefix (0 at position 0),
+        from the module stack without gradients, on the CPU: a KL reference's log-probs."""
+        device = next(self.model.parameters()).device
+        logits = self.model(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        ).logits
+        return shifted_token_logprobs(logits, batch["input_ids"].to(device), with_entropy=False)[0].cpu()
+
+    @property
     def step(self) -> int:
         """Optimizer updates taken so far."""
         return 0 if self.scheduler is None else int(self.scheduler.last_epoch)

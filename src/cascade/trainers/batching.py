@@ -1,4 +1,5 @@
-"""Which examples form each optimizer update, and how they become padded tensors.
+"""Which examples form each optimizer update, and how they become padded tensors: SFT and
+reward-model examples (``iter_steps``, ``collate``) and GRPO's rollouts (``pack_rollouts``).
 
 Length bucketing, not packing: the step's examples are drawn by a seeded shuffle (so every
 update is an unbiased sample of the data), then sorted by length and cut into micro-batches,
@@ -12,11 +13,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence, TypedDict
 
 import numpy as np
+import torch
 
 from cascade.engine.padding import collate, right_pad  # noqa: F401  (the trainers' batches)
+
+if TYPE_CHECKING:
+    from cascade.trainers.rollout import RolloutBatch
 
 # One optimizer update = its micro-batches, each a list of example indices.
 StepPlan = list[list[int]]
@@ -56,3 +61,58 @@ def iter_steps(
                 return
             yield StepSlot(epoch=epoch, batch_in_epoch=index, micro_batches=plan)
             emitted += 1
+
+
+class RolloutMicroBatch(TypedDict, total=False):
+    """One micro-batch of GRPO rollouts as the engine and ``GRPOLoss`` read it: B rows
+    (prompt + completion, right-padded to the longest, width T)."""
+
+    input_ids: torch.Tensor  # [B, T] long
+    attention_mask: torch.Tensor  # [B, T] long, 1 on prompt and completion
+    loss_mask: torch.Tensor  # [B, T] long, 1 on completion tokens only
+    advantages: torch.Tensor  # [B] float32, one per rollout (broadcast over its tokens)
+    prompt_lens: torch.Tensor  # [B] long
+    micro_index: int  # which micro-batch of the update (captured log-probs are filed under it)
+    sampler_logprobs: torch.Tensor  # [B, T] float32, the sampler's log-probs (temperature 1 only)
+    ref_logprobs: torch.Tensor  # [B, T] the KL reference's log-probs (kl_coef > 0)
+    old_logprobs: torch.Tensor  # [B, T] the first PPO epoch's log-probs (later epochs)
+
+
+def pack_rollouts(batch: "RolloutBatch", n_micro: int, pad_id: int, with_sampler: bool) -> list[RolloutMicroBatch]:
+    """The valid rollouts that sampled a token, in batch order, cut into ``n_micro``
+    right-padded micro-batches. The prompt ids come from the sampler itself, so the training
+    pass scores exactly the sampled tokens."""
+    rows = [
+        i for i, (g, ok) in enumerate(zip(batch.generations, batch.valid)) if ok and g.token_ids
+    ]
+    size = -(-len(rows) // n_micro) if rows else 0
+    out = []
+    for m, start in enumerate(range(0, len(rows), max(size, 1))):
+        chunk = rows[start:start + size]
+        seqs = [batch.generations[i].prompt_ids + batch.generations[i].token_ids for i in chunk]
+        width = max(len(s) for s in seqs)
+        input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(chunk), width), dtype=torch.long)
+        loss_mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        sampler = torch.zeros((len(chunk), width), dtype=torch.float32)
+        for r, i in enumerate(chunk):
+            gen = batch.generations[i]
+            p, n = len(gen.prompt_ids), len(gen.token_ids)
+            input_ids[r, : p + n] = torch.tensor(seqs[r])
+            attention[r, : p + n] = 1
+            loss_mask[r, p : p + n] = 1
+            sampler[r, p : p + n] = torch.tensor(gen.logprobs, dtype=torch.float32)
+        micro = RolloutMicroBatch(
+            input_ids=input_ids,
+            attention_mask=attention,
+            loss_mask=loss_mask,
+            advantages=torch.tensor([batch.advantages[i] for i in chunk], dtype=torch.float32),
+            # Lets the engine run each group's shared prompt once (the loss reads only the
+            # completion positions).
+            prompt_lens=torch.tensor([len(batch.generations[i].prompt_ids) for i in chunk], dtype=torch.long),
+            micro_index=m,
+        )
+        if with_sampler:
+            micro["sampler_logprobs"] = sampler
+        out.append(micro)
+    return out

@@ -69,7 +69,7 @@ def sample_rated_pairs(
     them with each record's verifier, and pair them. Returns the preference records and a
     summary (replies sampled, how many passed, pairs made)."""
     from cascade.engine.base import SamplingParams
-    from cascade.trainers.grpo import render_prompt
+    from cascade.trainers.rollout import render_prompt
     from cascade.trainers.rollout import record_messages
     from cascade.verifiers.batch import score_batch
     from cascade.engine.reward_scorer import scored_text
