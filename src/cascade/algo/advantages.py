@@ -28,6 +28,7 @@ class GroupAdvantages:
 
     @property
     def zero_variance_count(self) -> int:
+        """How many groups give no gradient."""
         return int(self.zero_variance.sum())
 
 

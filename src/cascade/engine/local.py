@@ -14,7 +14,7 @@ import random
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from cascade.errors import CascadeError
 from cascade.models.loading import install_chat_template, load_model_and_tokenizer
 from cascade.models.tokenizer_factory import PAD_TOKEN
 
+if TYPE_CHECKING:
+    from cascade.config.recipe import GRPOStage, RMStage, SFTStage
+
 Head = Literal["lm", "score"]
 DEFAULT_STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
 OPTIMIZER_FILE = "optimizer.pt"
@@ -46,6 +49,8 @@ RNG_FILE = "rng_state.pt"
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when torch sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``; a clear
+    error for anything else or a GPU that is not there."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -58,6 +63,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The compute dtype by name; ``auto`` is bf16 on CUDA, fp32 on CPU."""
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
@@ -68,6 +74,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def capture_rng_state() -> dict[str, Any]:
+    """Python, numpy, torch and CUDA global RNG states (a checkpoint saves them)."""
     return {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
@@ -77,6 +84,7 @@ def capture_rng_state() -> dict[str, Any]:
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
+    """Set the global RNGs back to what :func:`capture_rng_state` returned."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -226,6 +234,8 @@ class LocalEngine:
     # -- generation ------------------------------------------------------------------------
 
     def default_stop_ids(self) -> list[int]:
+        """The ids that end a reply when the sampling asks for none: ``<|im_end|>``,
+        ``<|endoftext|>`` and the tokenizer's eos."""
         ids = {self.tokenizer.convert_tokens_to_ids(tok) for tok in DEFAULT_STOP_TOKENS}
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
@@ -444,3 +454,17 @@ class LocalEngine:
             self.scheduler.load_state_dict(torch.load(path / SCHEDULER_FILE))
         if (path / RNG_FILE).is_file():
             restore_rng_state(torch.load(path / RNG_FILE, weights_only=False))
+
+
+def build_engine(model_path: str | Path, stage: "SFTStage | RMStage | GRPOStage", *, head: Head = "lm",
+                 device: str = "auto") -> LocalEngine:
+    """A LocalEngine with the stage's dtype, gradient checkpointing and seed (the trainer
+    attaches the optimizer once it knows how many updates it plans)."""
+    return LocalEngine(
+        str(model_path),
+        device=device,
+        dtype=stage.dtype,
+        gradient_checkpointing=stage.gradient_checkpointing,
+        seed=stage.train_seed,
+        head=head,
+    )

@@ -154,7 +154,7 @@ def trainer_stage(recipe: Recipe, name: str, layout: RunLayout) -> SFTStage | RM
 
 def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -> dict[str, Any]:
     """Train one stage from its parent's checkpoint, evaluate it, write its manifest."""
-    from cascade.trainers.common import build_engine
+    from cascade.engine.local import build_engine
 
     root = layout.root
     stage_dir = layout.stage_dir(stage.name)
@@ -267,7 +267,7 @@ def _sampled_pairs(stage: RMStage, parent_path: Path, settings: Any, root: Path,
     """The reward model's pairs rated from its parent policy's replies: sampled once and
     written to the stage directory, and read back from there when the stage resumes, so a
     resumed stage trains on the same pairs."""
-    from cascade.trainers.common import build_engine
+    from cascade.engine.local import build_engine
     from cascade.trainers.sampled_pairs import PAIRS_FILE, read_pairs, sample_rated_pairs, write_pairs
     from cascade.verifiers import registered_names
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EncodedPair:
+    """A preference pair as token ids: the chosen and the rejected reply, each with the conversation."""
     chosen: list[int]
     rejected: list[int]
 
@@ -47,6 +48,7 @@ def reward_model_text(messages: Sequence[Mapping[str, Any]], response: str) -> s
 
 
 def encode_pair(record: Any, tokenizer: Any) -> EncodedPair:
+    """Render and tokenize both sides of a preference record as the reward model reads them."""
     from cascade.data.records import record_messages
 
     messages = record_messages(record)

@@ -219,6 +219,7 @@ class JudgedRewards:
         self.errors = 0
 
     def rejudge(self, records: Sequence[Mapping[str, Any]], verdicts: Sequence[VerifyResult]) -> list[VerifyResult]:
+        """The verdicts with every lexically scored patch re-scored by the judge (see the class)."""
         from cascade.verifiers.swe import judge_gold_patch, judge_issue, judge_prompt
 
         out = list(verdicts)

@@ -32,6 +32,7 @@ PAIRS_FILE = "sampled_pairs.jsonl"
 
 @dataclass(frozen=True)
 class RatedReply:
+    """One sampled reply to be rated: which prompt it answers and the text the reward model reads."""
     prompt_index: int
     text: str  # what the reward model reads: the answer after the reasoning
     good: bool
@@ -94,8 +95,10 @@ def sample_rated_pairs(
 
 
 def write_pairs(path: Path, pairs: Sequence[Mapping[str, Any]]) -> None:
+    """Write the rated pairs as JSON lines."""
     write_jsonl(path, pairs)  # atomic: a kill mid-write leaves no half file to resume from
 
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
+    """Read the pairs :func:`write_pairs` wrote."""
     return [row for _, row in iter_rows(path)]

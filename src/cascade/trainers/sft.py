@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class EncodedExample:
+    """One SFT record as token ids, with 1 on the tokens that carry loss."""
     input_ids: list[int]
     loss_mask: list[int]
 
