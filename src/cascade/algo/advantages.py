@@ -66,15 +66,15 @@ def group_advantages(
     adv = np.zeros_like(r)
     slices = group_slices(len(r), group_size)
     zero_var = np.zeros(len(slices), dtype=bool)
-    for g, sl in enumerate(slices):
-        mask = ok[sl]
-        vals = r[sl][mask]
+    for g, rows in enumerate(slices):
+        mask = ok[rows]
+        vals = r[rows][mask]
         std = float(vals.std()) if len(vals) else 0.0
         if len(vals) < 2 or std < ZERO_VARIANCE_TOL:
             zero_var[g] = True
             continue
-        group_adv = np.where(mask, (r[sl] - vals.mean()) / (std + eps), 0.0)
-        adv[sl] = group_adv
+        group_adv = np.where(mask, (r[rows] - vals.mean()) / (std + eps), 0.0)
+        adv[rows] = group_adv
     return GroupAdvantages(advantages=adv, zero_variance=zero_var)
 
 
@@ -99,9 +99,9 @@ def tanh_group_shaping(
     r = np.asarray(rewards, dtype=np.float64)
     ok = np.ones(len(r), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     out = r.copy()
-    for g, sl in enumerate(group_slices(len(r), group_size)):
+    for g, rows in enumerate(group_slices(len(r), group_size)):
         if not z.zero_variance[g]:
-            out[sl] = np.where(ok[sl], np.tanh(z.advantages[sl]), r[sl])
+            out[rows] = np.where(ok[rows], np.tanh(z.advantages[rows]), r[rows])
     return out
 
 

@@ -63,6 +63,38 @@ def iter_steps(
             emitted += 1
 
 
+class PlannedSteps:
+    """The data-order half of a trainer's steps for the shared loop (SFT, reward model): a
+    planned number of updates walking ``iter_steps``; a resumed run skips to its step, as the
+    order is a pure function of (seed, step)."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, grad_accum: int, seed: int, total_steps: int) -> None:
+        self.total = total_steps
+        self._slots = iter_steps(lengths, batch_size, grad_accum, seed, total_steps)
+        self._next_slot = 0
+        self._slot: StepSlot | None = None
+
+    def finished(self, step: int) -> bool:
+        """Done after the planned number of updates."""
+        return step >= self.total
+
+    def restore(self, state: object) -> None:
+        """Nothing beyond the step, which the loop restores."""
+
+    def slot_for(self, step: int) -> StepSlot:
+        """Update ``step``'s slot of the data order (slots before a resumed step are skipped)."""
+        while self._next_slot <= step:
+            self._slot = next(self._slots)
+            self._next_slot += 1
+        assert self._slot is not None
+        return self._slot
+
+    def cursor_state(self) -> dict[str, int]:
+        """Where the last update sat in the data order, for the checkpoint."""
+        assert self._slot is not None
+        return {"epoch": self._slot.epoch, "batch_in_epoch": self._slot.batch_in_epoch + 1, "planned_steps": self.total}
+
+
 class RolloutMicroBatch(TypedDict, total=False):
     """One micro-batch of GRPO rollouts as the engine and ``GRPOLoss`` read it: B rows
     (prompt + completion, right-padded to the longest, width T)."""

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from cascade.data.heldout import heldout_count
 from cascade.engine.base import Engine
 from cascade.errors import CascadeError
-from cascade.trainers.batching import StepSlot, collate, iter_steps
+from cascade.trainers.batching import PlannedSteps, collate
 from cascade.trainers.loop import run_loop
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def train_rm(
             "heldout_accuracy": heldout_accuracy}
 
 
-class RMSteps:
+class RMSteps(PlannedSteps):
     """Reward-model steps for the shared loop: the seeded, length-bucketed pair order and one
     Bradley-Terry update per slot; the last update also measures the held-out pairs."""
 
@@ -153,20 +153,13 @@ class RMSteps:
 
     def __init__(self, engine: Engine, train: Sequence[EncodedPair], heldout: Sequence[EncodedPair],
                  settings: "RMStage", total_steps: int) -> None:
+        super().__init__([len(p.chosen) + len(p.rejected) for p in train], settings.batch_size,
+                         settings.grad_accum, settings.train_seed, total_steps)
         self.engine = engine
         self.train = train
         self.heldout = heldout
-        self.total = total_steps
         self.pad_id = engine.pad_id
         self.micro_size = math.ceil(settings.batch_size / settings.grad_accum)
-        lengths = [len(p.chosen) + len(p.rejected) for p in train]
-        self._slots = iter_steps(lengths, settings.batch_size, settings.grad_accum, settings.train_seed, total_steps)
-        self._next_slot = 0
-        self._slot: StepSlot | None = None
-
-    def finished(self, step: int) -> bool:
-        """Done after the planned number of updates."""
-        return step >= self.total
 
     def check_resume(self, state: Mapping[str, Any], checkpoint: Path) -> None:
         """A checkpoint made on other pairs cannot continue this run."""
@@ -176,26 +169,18 @@ class RMSteps:
                 file=str(checkpoint),
             )
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Nothing beyond the step: the pair order is a pure function of (seed, step)."""
-
     def train_step(self, step: int) -> dict[str, Any]:
         """Update number ``step`` on its slot of the pair order."""
-        while self._next_slot <= step:  # slots before a resumed step were trained already
-            self._slot = next(self._slots)
-            self._next_slot += 1
-        assert self._slot is not None
-        metrics = rm_update(self.engine, self.train, self._slot.micro_batches, self.pad_id)
-        metrics.update(step=step + 1, epoch=self._slot.epoch)
+        slot = self.slot_for(step)
+        metrics = rm_update(self.engine, self.train, slot.micro_batches, self.pad_id)
+        metrics.update(step=step + 1, epoch=slot.epoch)
         if step + 1 == self.total:
             metrics["heldout_accuracy"] = pair_accuracy(self.engine, self.heldout, self.micro_size)
         return metrics
 
     def state(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
         """The data cursor and the number of training pairs, checked on resume."""
-        assert self._slot is not None
-        return {"epoch": self._slot.epoch, "batch_in_epoch": self._slot.batch_in_epoch + 1, "pairs": len(self.train),
-                "planned_steps": self.total, "metrics": metrics}
+        return {**self.cursor_state(), "pairs": len(self.train), "metrics": metrics}
 
     def status(self, metrics: Mapping[str, Any]) -> str:
         """Loss and pair accuracy of the update."""

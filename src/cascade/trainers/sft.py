@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence, TypeVar
 
 from cascade.engine.base import Engine
 from cascade.errors import CascadeError
-from cascade.trainers.batching import StepSlot, collate, iter_steps
+from cascade.trainers.batching import PlannedSteps, collate
 from cascade.trainers.loop import run_loop
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def train_sft(
     return {**result.summary(), "examples": len(examples), "dropped": dropped}
 
 
-class SFTSteps:
+class SFTSteps(PlannedSteps):
     """SFT's steps for the shared loop: the seeded, length-bucketed data order
     (``cascade.trainers.batching.iter_steps``) and one token-NLL update per slot."""
 
@@ -159,18 +159,11 @@ class SFTSteps:
 
     def __init__(self, engine: Engine, examples: Sequence[EncodedExample], settings: "SFTStage",
                  total_steps: int) -> None:
+        super().__init__([len(e.input_ids) for e in examples], settings.batch_size, settings.grad_accum,
+                         settings.train_seed, total_steps)
         self.engine = engine
         self.examples = examples
-        self.total = total_steps
         self.pad_id = engine.pad_id
-        lengths = [len(e.input_ids) for e in examples]
-        self._slots = iter_steps(lengths, settings.batch_size, settings.grad_accum, settings.train_seed, total_steps)
-        self._next_slot = 0
-        self._slot: StepSlot | None = None
-
-    def finished(self, step: int) -> bool:
-        """Done after the planned number of updates."""
-        return step >= self.total
 
     def check_resume(self, state: Mapping[str, Any], checkpoint: Path) -> None:
         """A checkpoint made on other data cannot continue this run."""
@@ -181,24 +174,16 @@ class SFTSteps:
                 file=str(checkpoint),
             )
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Nothing beyond the step: the data order is a pure function of (seed, step)."""
-
     def train_step(self, step: int) -> dict[str, Any]:
         """Update number ``step`` on its slot of the data order."""
-        while self._next_slot <= step:  # slots before a resumed step were trained already
-            self._slot = next(self._slots)
-            self._next_slot += 1
-        assert self._slot is not None
-        metrics = sft_update(self.engine, self.examples, self._slot.micro_batches, self.pad_id)
-        metrics.update(step=step + 1, epoch=self._slot.epoch)
+        slot = self.slot_for(step)
+        metrics = sft_update(self.engine, self.examples, slot.micro_batches, self.pad_id)
+        metrics.update(step=step + 1, epoch=slot.epoch)
         return metrics
 
     def state(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
         """The data cursor and data size, checked on resume."""
-        assert self._slot is not None
-        return {"epoch": self._slot.epoch, "batch_in_epoch": self._slot.batch_in_epoch + 1,
-                "examples": len(self.examples), "planned_steps": self.total, "metrics": metrics}
+        return {**self.cursor_state(), "examples": len(self.examples), "metrics": metrics}
 
     def status(self, metrics: Mapping[str, Any]) -> str:
         """Loss, learning rate and throughput."""
