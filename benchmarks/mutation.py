@@ -119,7 +119,8 @@ GROUPS: dict[str, Group] = {
     # The loop the three trainers share: resume, log, checkpoint, prune, final save.
     "trainer-loop": Group(
         modules=("src/cascade/trainers/loop.py",),
-        tests=("tests/test_sft_wiring.py", "tests/test_rm_wiring.py", "tests/test_grpo_trainer.py"),
+        tests=("tests/test_trainer_loop.py", "tests/test_sft_wiring.py", "tests/test_rm_wiring.py",
+               "tests/test_grpo_trainer.py"),
         functions=("cascade.trainers.loop.x_run_loop__mutmut_*",),
         forkserver=True,
         wiring=True,
