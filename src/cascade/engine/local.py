@@ -14,7 +14,7 @@ import random
 import shutil
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -37,9 +37,6 @@ from cascade.engine.sampling import sample_batch
 from cascade.errors import CascadeError
 from cascade.models.loading import install_chat_template, load_model_and_tokenizer
 from cascade.models.tokenizer_factory import PAD_TOKEN
-
-if TYPE_CHECKING:
-    from cascade.config.recipe import GRPOStage, RMStage, SFTStage
 
 Head = Literal["lm", "score"]
 DEFAULT_STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
@@ -456,7 +453,16 @@ class LocalEngine:
             restore_rng_state(torch.load(path / RNG_FILE, weights_only=False))
 
 
-def build_engine(model_path: str | Path, stage: "SFTStage | RMStage | GRPOStage", *, head: Head = "lm",
+class EngineSettings(Protocol):
+    """What :func:`build_engine` reads of a recipe stage (any of ``cascade.config.recipe``'s
+    typed stages); a protocol, so the engine does not import the config layer above it."""
+
+    dtype: str
+    gradient_checkpointing: bool
+    train_seed: int
+
+
+def build_engine(model_path: str | Path, stage: EngineSettings, *, head: Head = "lm",
                  device: str = "auto") -> LocalEngine:
     """A LocalEngine with the stage's dtype, gradient checkpointing and seed (the trainer
     attaches the optimizer once it knows how many updates it plans)."""
