@@ -29,7 +29,7 @@ def test_overlong_filter_off_scores_truncated_samples_the_stages_failure_score()
 
 
 def test_truncated_reward_per_stage():
-    from cascade.verifiers.rewards import truncated_reward
+    from cascade.verifiers.stage_rewards import truncated_reward
 
     assert truncated_reward("swe") == -1.0  # no parseable patch, like an unparseable one
     assert truncated_reward("math") == 0.0

@@ -94,18 +94,19 @@ def test_misaligned_batch_fails_the_on_policy_check(tiny_model_dir, tmp_path, mo
 def test_no_reference_model_without_kl(tiny_model_dir, tmp_path, monkeypatch):
     loads = []
 
-    def counting_load(path, engine):
+    def counting_load(path):
         loads.append(path)
         return LocalEngine(path, seed=0)
 
-    monkeypatch.setattr(grpo, "_load_reference", counting_load)
     settings = small_settings()
-    train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path / "a",
-               reward_fn=letter_e_reward, progress=False)
+    engine = make_engine(tiny_model_dir, settings)
+    monkeypatch.setattr(engine, "frozen_copy", counting_load)
+    train_grpo(engine, RECORDS, settings, tmp_path / "a", reward_fn=letter_e_reward, progress=False)
     assert loads == []
     settings = small_settings(kl_coef=0.1)
-    train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path / "b",
-               reward_fn=letter_e_reward, progress=False)
+    engine = make_engine(tiny_model_dir, settings)
+    monkeypatch.setattr(engine, "frozen_copy", counting_load)
+    train_grpo(engine, RECORDS, settings, tmp_path / "b", reward_fn=letter_e_reward, progress=False)
     assert loads == [str(tiny_model_dir)]
     (row,) = read_metrics(tmp_path / "b")
     assert abs(row["kl"]) < 1e-5  # the first update starts at the reference
@@ -154,7 +155,7 @@ def test_prompt_stream_epochs_and_state_round_trip():
     first_epoch = stream.take(6)
     assert sorted(r["id"] for r in first_epoch) == [r["id"] for r in RECORDS]
     for r in first_epoch[:4]:
-        stream.record_outcome(r, "all_correct")
+        stream.record_verdict(r, "all_correct")
     state = json.loads(json.dumps(stream.state_dict()))
     assert stream.completed_epochs == 1
     second = stream.take(2)  # epoch 1 holds only the two prompts without an all-correct outcome
@@ -185,15 +186,17 @@ def test_ppo_epochs_reuse_the_rollouts_with_a_clipped_ratio(tiny_model_dir, tmp_
 
 
 def test_reward_shaping_feeds_the_advantages_not_the_logged_rewards(tiny_model_dir, tmp_path, monkeypatch):
+    from cascade.algo.advantages import REWARD_SHAPINGS
+
     seen = []
-    real = grpo.tanh_group_shaping
+    real = REWARD_SHAPINGS["group_tanh"]
 
     def spy(rewards, group_size, **kwargs):
         out = real(rewards, group_size, **kwargs)
         seen.append((list(rewards), out.tolist()))
         return out
 
-    monkeypatch.setattr(grpo, "tanh_group_shaping", spy)
+    monkeypatch.setitem(REWARD_SHAPINGS, "group_tanh", spy)
     settings = small_settings()
     train_grpo(make_engine(tiny_model_dir, settings), RECORDS, settings, tmp_path / "plain",
                reward_fn=letter_e_reward, progress=False)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from cascade.verifiers import VerifyResult
-from cascade.verifiers.rewards import STAGE_REWARDS, group_z_scores, truncated_reward
+from cascade.verifiers.rewards import RewardInputs, group_z_scores
+from cascade.verifiers.stage_rewards import STAGE_REWARDS, truncated_reward
 
 ONE = [VerifyResult(1.0, True)]
 
@@ -25,20 +26,20 @@ ONE = [VerifyResult(1.0, True)]
 ])
 def test_each_stage_names_the_input_it_lacks(stage, missing):
     with pytest.raises(ValueError, match=f"needs '{missing}'$"):
-        STAGE_REWARDS[stage]()
+        STAGE_REWARDS[stage].reward(RewardInputs())
 
 
 def test_if_thinking_needs_rm_scores_one_per_rollout():
     with pytest.raises(ValueError, match="needs 'rm_scores'$"):
-        STAGE_REWARDS["if_thinking"](verifier=ONE)
+        STAGE_REWARDS["if_thinking"].reward(RewardInputs(verifier=ONE))
     with pytest.raises(ValueError, match="'rm_scores' has 2 entries, expected 1"):
-        STAGE_REWARDS["if_thinking"](verifier=ONE, rm_scores=[0.1, 0.2])
+        STAGE_REWARDS["if_thinking"].reward(RewardInputs(verifier=ONE, rm_scores=[0.1, 0.2]))
 
 
 @pytest.mark.parametrize("stage", ["rlhf", "math", "code"])
 def test_language_mixing_flags_are_one_per_rollout(stage):
     with pytest.raises(ValueError, match="'language_mixing' has 2 entries, expected 1"):
-        STAGE_REWARDS[stage](verifier=ONE, rm_scores=[0.5], language_mixing=[False, True])
+        STAGE_REWARDS[stage].reward(RewardInputs(verifier=ONE, rm_scores=[0.5], language_mixing=[False, True]))
 
 
 def test_group_ids_are_one_per_value():
@@ -47,11 +48,11 @@ def test_group_ids_are_one_per_value():
 
 
 def test_swe_takes_float_outcomes_as_scores():
-    assert STAGE_REWARDS["swe"](verifier=[0.25, -1.0]) == [0.25, -1.0]
+    assert STAGE_REWARDS["swe"].reward(RewardInputs(verifier=[0.25, -1.0])) == [0.25, -1.0]
 
 
 def test_rlhf_on_an_empty_batch_is_empty():
-    assert STAGE_REWARDS["rlhf"](rm_scores=[], language_mixing=[]) == []
+    assert STAGE_REWARDS["rlhf"].reward(RewardInputs(rm_scores=[], language_mixing=[])) == []
 
 
 @pytest.mark.parametrize(("stage", "score"), [("swe", -1.0), ("math", 0.0), ("code", 0.0), ("if", 0.0),

@@ -8,7 +8,7 @@ Every token of a response gets its response's advantage (the trainer broadcasts 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -21,11 +21,14 @@ ZERO_VARIANCE_TOL = 1e-8
 
 @dataclass(frozen=True)
 class GroupAdvantages:
+    """Per-rollout advantages and the groups that give no gradient."""
+
     advantages: np.ndarray  # [n_groups * group_size], 0 for zero-variance groups and invalid samples
     zero_variance: np.ndarray  # [n_groups] bool: the group gives no gradient
 
     @property
     def zero_variance_count(self) -> int:
+        """How many groups give no gradient."""
         return int(self.zero_variance.sum())
 
 
@@ -63,15 +66,15 @@ def group_advantages(
     adv = np.zeros_like(r)
     slices = group_slices(len(r), group_size)
     zero_var = np.zeros(len(slices), dtype=bool)
-    for g, sl in enumerate(slices):
-        mask = ok[sl]
-        vals = r[sl][mask]
+    for g, rows in enumerate(slices):
+        mask = ok[rows]
+        vals = r[rows][mask]
         std = float(vals.std()) if len(vals) else 0.0
         if len(vals) < 2 or std < ZERO_VARIANCE_TOL:
             zero_var[g] = True
             continue
-        group_adv = np.where(mask, (r[sl] - vals.mean()) / (std + eps), 0.0)
-        adv[sl] = group_adv
+        group_adv = np.where(mask, (r[rows] - vals.mean()) / (std + eps), 0.0)
+        adv[rows] = group_adv
     return GroupAdvantages(advantages=adv, zero_variance=zero_var)
 
 
@@ -96,7 +99,26 @@ def tanh_group_shaping(
     r = np.asarray(rewards, dtype=np.float64)
     ok = np.ones(len(r), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     out = r.copy()
-    for g, sl in enumerate(group_slices(len(r), group_size)):
+    for g, rows in enumerate(group_slices(len(r), group_size)):
         if not z.zero_variance[g]:
-            out[sl] = np.where(ok[sl], np.tanh(z.advantages[sl]), r[sl])
+            out[rows] = np.where(ok[rows], np.tanh(z.advantages[rows]), r[rows])
     return out
+
+
+def no_shaping(
+    rewards: Sequence[float],
+    group_size: int,
+    *,
+    eps: float = 1e-6,
+    valid: Sequence[bool] | None = None,
+) -> Sequence[float]:
+    """The rewards as they are (the paper's default)."""
+    return rewards
+
+
+# The reward shapings a recipe's ``reward_shaping`` names (its Literal lists the same keys):
+# what the group advantages are computed from; the logged rewards stay the stage's own.
+REWARD_SHAPINGS: dict[str, Callable[..., Sequence[float] | np.ndarray]] = {
+    "none": no_shaping,
+    "group_tanh": tanh_group_shaping,
+}

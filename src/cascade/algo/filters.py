@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
-from typing import Hashable, Literal, Mapping, Sequence
+from typing import Callable, Hashable, Literal, Mapping, Sequence
 
 import numpy as np
 
-Outcome = Literal["all_correct", "all_wrong", "mixed"]
+# How a prompt's whole group fared: the epoch filter's input.
+GroupVerdict = Literal["all_correct", "all_wrong", "mixed"]
 
 
 def apply_overlong(
@@ -29,7 +30,7 @@ def apply_overlong(
     failure score is lower (SWE: -1 for no parseable patch) passes it here, or running
     into the length limit would beat answering badly. ``truncated_score=None`` keeps the
     reward scored on the unfinished text (RLHF: the reward model's score). The per-stage
-    values are ``cascade.verifiers.rewards.TRUNCATED_REPLY``.
+    values are the ``truncated`` entries of ``cascade.verifiers.stage_rewards.STAGE_REWARDS``.
     """
     if len(rewards) != len(finish_reasons):
         raise ValueError(f"{len(rewards)} rewards for {len(finish_reasons)} finish reasons")
@@ -46,8 +47,21 @@ def select_signal_groups(zero_variance: Sequence[bool], needed: int) -> list[int
     return [g for g, zero in enumerate(zero_variance) if not zero][:needed]
 
 
-def classify_group(passed: Sequence[bool]) -> Outcome:
-    """A prompt's epoch outcome from its group's pass/fail verdicts."""
+def keep_all_groups(zero_variance: Sequence[bool], needed: int) -> list[int]:
+    """Every group of the round, signal or not (no dynamic filter)."""
+    return list(range(len(zero_variance)))
+
+
+# Which groups of a sampling round fill the batch, by name: "signal" is the recipe's
+# ``dynamic_filter: true``, "all" its default.
+GROUP_FILTERS: dict[str, Callable[[Sequence[bool], int], list[int]]] = {
+    "all": keep_all_groups,
+    "signal": select_signal_groups,
+}
+
+
+def classify_group(passed: Sequence[bool]) -> GroupVerdict:
+    """A prompt's group verdict from its rollouts' pass/fail verdicts."""
     if not passed:
         raise ValueError("an empty group has no outcome")
     if all(passed):
@@ -59,7 +73,7 @@ def classify_group(passed: Sequence[bool]) -> Outcome:
 
 def epoch_pool(
     prompt_ids: Sequence[Hashable],
-    outcomes: Mapping[Hashable, Outcome],
+    verdicts: Mapping[Hashable, GroupVerdict],
     *,
     epoch: int,
     seed: int,
@@ -80,6 +94,6 @@ def epoch_pool(
     pool = [
         pid
         for pid, u in zip(prompt_ids, draws)
-        if u < keep_prob.get(outcomes.get(pid, "mixed"), 1.0)
+        if u < keep_prob.get(verdicts.get(pid, "mixed"), 1.0)
     ]
     return pool or list(prompt_ids)

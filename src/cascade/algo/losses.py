@@ -22,11 +22,29 @@ passes use the clipped ratio with ``clip_low`` / ``clip_high`` (clip-higher).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import torch
 
+from cascade.algo.registry import pick
+
 LossAgg = Literal["token_mean", "seq_mean"]
+
+
+def token_mean(per_token: torch.Tensor, mask: torch.Tensor, *, total_tokens: float, total_seqs: float) -> torch.Tensor:
+    """DAPO's token-level mean: every loss token of the batch weighs the same."""
+    return (per_token * mask).sum() / max(total_tokens, 1.0)
+
+
+def seq_mean(per_token: torch.Tensor, mask: torch.Tensor, *, total_tokens: float, total_seqs: float) -> torch.Tensor:
+    """Each sequence's mean token loss, averaged over sequences: every response weighs the same."""
+    lengths = mask.sum(dim=1)
+    per_seq = (per_token * mask).sum(dim=1) / lengths.clamp(min=1.0)
+    return per_seq.sum() / max(total_seqs, 1.0)
+
+
+# The loss aggregations a recipe's ``loss_agg`` names (its Literal lists the same keys).
+LOSS_AGGREGATIONS: dict[str, Callable[..., torch.Tensor]] = {"token_mean": token_mean, "seq_mean": seq_mean}
 
 
 def aggregate(
@@ -37,15 +55,10 @@ def aggregate(
     total_tokens: float,
     total_seqs: float,
 ) -> torch.Tensor:
-    """Reduce ``[B, T]`` per-token losses to the micro-batch's share of the batch loss."""
-    mask = mask.to(per_token.dtype)
-    if loss_agg == "token_mean":
-        return (per_token * mask).sum() / max(total_tokens, 1.0)
-    if loss_agg == "seq_mean":
-        lengths = mask.sum(dim=1)
-        per_seq = (per_token * mask).sum(dim=1) / lengths.clamp(min=1.0)
-        return per_seq.sum() / max(total_seqs, 1.0)
-    raise ValueError(f"unknown loss_agg {loss_agg!r}; use 'token_mean' or 'seq_mean'")
+    """Reduce ``[B, T]`` per-token losses to the micro-batch's share of the batch loss, with
+    the aggregation ``LOSS_AGGREGATIONS[loss_agg]``."""
+    reduce = pick("loss_agg", LOSS_AGGREGATIONS, loss_agg)
+    return reduce(per_token, mask.to(per_token.dtype), total_tokens=total_tokens, total_seqs=total_seqs)
 
 
 def clipped_policy_loss(

@@ -16,6 +16,7 @@ NO_THINK = "no_think"
 
 
 def think_count(n_prompts: int, think_fraction: float) -> int:
+    """How many of ``n_prompts`` prompts think (the rounding rule above)."""
     if not 0.0 <= think_fraction <= 1.0:
         raise ValueError(f"think_fraction must be in [0, 1], got {think_fraction}")
     return math.floor(n_prompts * think_fraction + 0.5)

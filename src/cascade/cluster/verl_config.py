@@ -42,10 +42,10 @@ from typing import Any
 
 from cascade.cluster.verl_data import verl_chat_template
 from cascade.cluster.verl_judge import REWARD_KWARG, check_judge_reachable, judge_gap, judge_reward_kwargs, served_judge_stage
-from cascade.cluster.verl_reward import BATCH_REWARDS
+from cascade.cluster.verl_reward import is_batch_reward
 from cascade.config.recipe import GRPOStage, Recipe, StepKnobs
 from cascade.errors import CascadeError
-from cascade.verifiers.rewards import truncated_reward
+from cascade.verifiers.stage_rewards import truncated_reward
 from cascade.pipeline.layout import RunLayout
 
 VERL_VERSION = "0.9.1"
@@ -246,7 +246,7 @@ def stage_to_verl_overrides(
 
         settings = judge_reward_kwargs(stage, num_workers=nnodes * n_gpus_per_node, template=_judge_template(stage))
         overrides[JUDGE_KWARGS_KEY] = {REWARD_KWARG: settings}
-    if stage.reward in BATCH_REWARDS:
+    if is_batch_reward(stage.reward):
         overrides.update(batch_reward_overrides(stage, recipe, knobs, reward_model_path, reward_model_tp))
     if knobs.overlong_filter:
         overrides.update(overlong_overrides(stage, knobs))
@@ -266,7 +266,7 @@ def verl_dynamic_filter(stage: GRPOStage) -> bool:
     """Whether verl filters the stage's groups. verl 0.9.1 filters when it samples a group, which
     needs the reward then: a batch-level reward comes from the colocated reward model after
     sampling, and verl's trainer refuses filter_groups with it."""
-    return stage.dynamic_filter and stage.reward not in BATCH_REWARDS
+    return stage.dynamic_filter and not is_batch_reward(stage.reward)
 
 
 def overlong_overrides(stage: GRPOStage, knobs: StepKnobs) -> dict[str, Any]:

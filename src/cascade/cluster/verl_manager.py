@@ -24,8 +24,9 @@ from typing import Any
 
 from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 
-from cascade.cluster.verl_reward import BATCH_REWARDS
-from cascade.verifiers.rewards import STAGE_REWARDS
+from cascade.cluster.verl_reward import is_batch_reward
+from cascade.verifiers.rewards import RewardInputs
+from cascade.verifiers.stage_rewards import STAGE_REWARDS
 
 
 class CascadeRewardManager(NaiveRewardManager):
@@ -34,7 +35,7 @@ class CascadeRewardManager(NaiveRewardManager):
     async def run_single(self, data: Any) -> dict:
         out = await super().run_single(data)
         reward = str(data[-1:][0].non_tensor_batch.get("extra_info", {}).get("reward") or "")
-        if reward in BATCH_REWARDS:
+        if is_batch_reward(reward):
             info = out["reward_extra_info"]
             # Carried to assemble_rm_scores as a tuple: the batch step needs all three parts.
             out["reward_score"] = (reward, float(info["rm_score"]), bool(info["language_mixing"]), float(info["acc"]))
@@ -61,12 +62,12 @@ def batch_rewards(data: Any, scores: list) -> list[float]:
     groups = _group_ids(data)
     for reward in {s[0] for _i, s in parts}:
         rows = [(i, s) for i, s in parts if s[0] == reward]
-        values = STAGE_REWARDS[reward](
+        values = STAGE_REWARDS[reward].reward(RewardInputs(
             rm_scores=[s[1] for _i, s in rows],
             language_mixing=[s[2] for _i, s in rows],
             verifier=[s[3] for _i, s in rows],
             group_ids=[groups[i] for i, _s in rows],
-        )
+        ))
         for (i, _s), value in zip(rows, values):
             out[i] = float(value)
     return out

@@ -44,13 +44,18 @@ from cascade.errors import CascadeError
 from cascade.verifiers.base import VerifyResult, get_verifier
 from cascade.verifiers.batch import score_batch
 from cascade.verifiers.language_mixing import detect_language_mixing, prompt_text
-from cascade.verifiers.rewards import STAGE_REWARDS
+from cascade.verifiers.rewards import RewardInputs
+from cascade.verifiers.stage_rewards import STAGE_REWARDS
 
-# Stage rewards a single rollout decides on its own, and the ones among them that read
-# the language-mixing flag.
-PER_SAMPLE_REWARDS = ("if", "math", "code", "swe")
-BATCH_REWARDS = ("rlhf", "if_thinking")
-_MIXING_REWARDS = ("math", "code")
+# Stage rewards that need the rollout's group or the whole batch (the reward manager's batch
+# step), as the table of stage rewards says; the others a single rollout decides on its own.
+BATCH_REWARDS = tuple(name for name, entry in STAGE_REWARDS.items() if entry.scope != "rollout")
+
+
+def is_batch_reward(reward: str | None) -> bool:
+    """Whether stage reward ``reward`` needs the reward manager's batch step (its table
+    entry's scope is the group or the batch)."""
+    return bool(reward) and reward in STAGE_REWARDS and STAGE_REWARDS[reward].scope != "rollout"
 
 
 def compute_score(
@@ -74,23 +79,24 @@ def compute_score(
             field="extra_info",
         )
     reward = str(extra_info.get("reward") or "")
-    if reward in BATCH_REWARDS:
-        return _batch_parts(reward, extra_info, ground_truth, str(data_source), solution_str, _verl_extras)
-    if reward and reward not in PER_SAMPLE_REWARDS:
+    if reward and reward not in STAGE_REWARDS:
         known = ", ".join(STAGE_REWARDS)
         raise CascadeError(f"unknown stage reward '{reward}'; known: {known}", field="extra_info.reward")
+    if is_batch_reward(reward):
+        return _batch_parts(reward, extra_info, ground_truth, str(data_source), solution_str, _verl_extras)
     record = _record(extra_info, ground_truth, str(data_source))
     get_verifier(record["verifier"])  # an unknown verifier is a data error: say so, do not score 0
     result = _verify(record, solution_str)
     extra = {}
-    if judge is not None and reward == "swe":
+    if judge is not None and reward and STAGE_REWARDS[reward].judge:
         from cascade.cluster.verl_judge import served_judge
 
         result = served_judge(judge).rejudge(record, result)
         extra["judge_error"] = 1.0 if result.error == "judge_error" else 0.0
-    mixed = reward in _MIXING_REWARDS and detect_language_mixing(prompt_text(record), solution_str)
+    mixed = bool(reward) and STAGE_REWARDS[reward].language_mixing is not None \
+        and detect_language_mixing(prompt_text(record), solution_str)
     if reward:
-        score = STAGE_REWARDS[reward](verifier=[result], language_mixing=[mixed])[0]
+        score = STAGE_REWARDS[reward].reward(RewardInputs(verifier=[result], language_mixing=[mixed]))[0]
     else:
         score = result.score
     return {"score": float(score), "acc": 1.0 if result.passed else 0.0, "language_mixing": 1.0 if mixed else 0.0,
@@ -111,11 +117,12 @@ def _batch_parts(reward: str, extra_info: Mapping[str, Any], ground_truth: str, 
             field="reward.reward_model.enable",
         )
     record = _record(extra_info, ground_truth, label)
+    entry = STAGE_REWARDS[reward]
     passed = 1.0
-    if reward == "if_thinking":
+    if entry.reads_verifier:
         get_verifier(record["verifier"])
         passed = 1.0 if _verify(record, solution).passed else 0.0
-    mixed = reward == "rlhf" and detect_language_mixing(prompt_text(record), solution)
+    mixed = entry.language_mixing is not None and detect_language_mixing(prompt_text(record), solution)
     rm_score = score_with_served_rm(router, rm_tokenizer, record_messages(record), solution)
     return {"score": rm_score, "rm_score": rm_score, "acc": passed, "language_mixing": 1.0 if mixed else 0.0}
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 from cascade.config.plan import StagePlan, plan_recipe
 from cascade.data.hub import is_hub_id, load_dataset_source
+from cascade.verifiers.stage_rewards import STAGE_REWARDS, rewards_needing
 
 if TYPE_CHECKING:
     from cascade.config.optim import OptimConfig
@@ -31,9 +32,6 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 # `parent: base` starts a stage from the recipe's base model.
 BASE = "base"
 
-# Stage rewards (cascade.verifiers.rewards) that read a reward model's score, so the stage
-# must name one.
-REWARDS_NEEDING_RM = ("rlhf", "if_thinking")
 
 
 class PathError(ValueError):
@@ -363,8 +361,6 @@ class JudgeEndpoint(_Config):
 # `lexical`: the SWE-RL lexical similarity in place of a judge, the paper's ablation (Table 12).
 LEXICAL = "lexical"
 JudgeSpec = Union[Literal["lexical"], JudgeEndpoint]
-# Stage rewards that score part of their replies with a judge model.
-REWARDS_WITH_JUDGE = ("swe",)
 
 
 @dataclass(frozen=True)
@@ -432,14 +428,16 @@ class GRPOStage(_StageBase):
 
     @model_validator(mode="after")
     def _grpo_checks(self) -> "GRPOStage":
-        if self.reward in REWARDS_NEEDING_RM and self.reward_model is None:
+        # What a stage reward needs is its entry in the table of stage rewards.
+        entry = STAGE_REWARDS.get(self.reward) if self.reward is not None else None
+        if entry is not None and entry.reward_model and self.reward_model is None:
             raise PathError(("reward_model",), f"reward '{self.reward}' scores with a reward model: set reward_model")
-        if self.reward in REWARDS_WITH_JUDGE and self.judge is None:
+        if entry is not None and entry.judge and self.judge is None:
             raise PathError(("judge",), f"reward '{self.reward}' scores non-exact patches with a judge model: set "
                                         "judge ({base_url, model} of an OpenAI-compatible server), or judge: lexical "
                                         "for the paper's lexical-similarity ablation")
-        if self.judge is not None and self.reward not in REWARDS_WITH_JUDGE:
-            raise PathError(("judge",), f"only the {', '.join(REWARDS_WITH_JUDGE)} reward uses a judge "
+        if self.judge is not None and (entry is None or not entry.judge):
+            raise PathError(("judge",), f"only the {', '.join(rewards_needing('judge'))} reward uses a judge "
                                         f"(this stage's reward: {self.reward})")
         self._check_curriculum()
         return self

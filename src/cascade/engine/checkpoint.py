@@ -25,10 +25,13 @@ _STEP_DIR = re.compile(r"^step_(\d{8,})$")
 
 
 class Saveable(Protocol):
-    def save(self, path: str, **kwargs: Any) -> None: ...
+    """What a checkpoint can be written from (an engine)."""
+    def save(self, path: str, **kwargs: Any) -> None:
+        """Write the engine's state into ``path``."""
 
 
 def checkpoint_name(step: int) -> str:
+    """The folder name of step ``step``'s checkpoint (zero-padded, so names sort by step)."""
     return f"step_{step:08d}"
 
 

@@ -361,6 +361,7 @@ class DecodeSession:
     sin_table: torch.Tensor
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Decode one token per row; returns the next-token logits."""
         return self.lean.decode_step(self, tokens)
 
 

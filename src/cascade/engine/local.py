@@ -14,7 +14,7 @@ import random
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +46,8 @@ RNG_FILE = "rng_state.pt"
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when torch sees a GPU, else CPU), ``cpu`` or ``cuda[:N]``; a clear
+    error for anything else or a GPU that is not there."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -58,6 +60,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The compute dtype by name; ``auto`` is bf16 on CUDA, fp32 on CPU."""
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
@@ -68,6 +71,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def capture_rng_state() -> dict[str, Any]:
+    """Python, numpy, torch and CUDA global RNG states (a checkpoint saves them)."""
     return {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
@@ -77,6 +81,7 @@ def capture_rng_state() -> dict[str, Any]:
 
 
 def restore_rng_state(state: dict[str, Any]) -> None:
+    """Set the global RNGs back to what :func:`capture_rng_state` returned."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -192,6 +197,27 @@ class LocalEngine:
         self.scheduler = build_scheduler(self.optimizer, cfg)
 
     @property
+    def pad_id(self) -> int:
+        """The tokenizer's pad token id, else its eos id."""
+        tokenizer = self.tokenizer
+        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def frozen_copy(self, path: str) -> "LocalEngine":
+        """An inference-only engine (no optimizer) on this engine's device, loaded from
+        ``path``: GRPO's KL reference."""
+        return LocalEngine(path, device=str(self.device), optim=None)
+
+    @torch.no_grad()
+    def token_logprobs(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """``[B, T]`` log p of each ``input_ids`` token given its prefix (0 at position 0),
+        from the module stack without gradients, on the CPU: a KL reference's log-probs."""
+        device = next(self.model.parameters()).device
+        logits = self.model(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        ).logits
+        return shifted_token_logprobs(logits, batch["input_ids"].to(device), with_entropy=False)[0].cpu()
+
+    @property
     def step(self) -> int:
         """Optimizer updates taken so far."""
         return 0 if self.scheduler is None else int(self.scheduler.last_epoch)
@@ -205,6 +231,8 @@ class LocalEngine:
     # -- generation ------------------------------------------------------------------------
 
     def default_stop_ids(self) -> list[int]:
+        """The ids that end a reply when the sampling asks for none: ``<|im_end|>``,
+        ``<|endoftext|>`` and the tokenizer's eos."""
         ids = {self.tokenizer.convert_tokens_to_ids(tok) for tok in DEFAULT_STOP_TOKENS}
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
@@ -423,3 +451,26 @@ class LocalEngine:
             self.scheduler.load_state_dict(torch.load(path / SCHEDULER_FILE))
         if (path / RNG_FILE).is_file():
             restore_rng_state(torch.load(path / RNG_FILE, weights_only=False))
+
+
+class EngineSettings(Protocol):
+    """What :func:`build_engine` reads of a recipe stage (any of ``cascade.config.recipe``'s
+    typed stages); a protocol, so the engine does not import the config layer above it."""
+
+    dtype: str
+    gradient_checkpointing: bool
+    train_seed: int
+
+
+def build_engine(model_path: str | Path, stage: EngineSettings, *, head: Head = "lm",
+                 device: str = "auto") -> LocalEngine:
+    """A LocalEngine with the stage's dtype, gradient checkpointing and seed (the trainer
+    attaches the optimizer once it knows how many updates it plans)."""
+    return LocalEngine(
+        str(model_path),
+        device=device,
+        dtype=stage.dtype,
+        gradient_checkpointing=stage.gradient_checkpointing,
+        seed=stage.train_seed,
+        head=head,
+    )

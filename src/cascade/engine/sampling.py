@@ -26,6 +26,7 @@ _FINISHED_CHECK_EVERY = 8
 
 @dataclass
 class SampledRow:
+    """One row of a decode batch: its sampled ids, their log-probs, whether a stop token ended it."""
     token_ids: list[int]
     logprobs: list[float]
     stopped: bool

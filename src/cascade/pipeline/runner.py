@@ -36,10 +36,6 @@ from cascade.pipeline.resume import (INPUT_IDS, OUTPUT_ID, changed_stage_error, 
 from cascade.pipeline.sources import load_sources, load_stage_records, materialize_generators, stage_sources
 from cascade.pipeline.stage_eval import evaluate_stage
 
-# The eval set that measures an RL stage's own domain, by stage reward. The report uses it
-# for the paper's claim (a): each RL stage raises its own domain's score.
-DOMAIN_OF_REWARD = {"rlhf": "chat", "if": "if", "if_thinking": "if", "math": "math", "code": "code", "swe": "swe"}
-
 GENERATORS = ("toy",)  # generator sources: "toy/<part>", e.g. toy/sft/math, toy/eval/if
 
 
@@ -105,7 +101,7 @@ def _is_hub(source: str) -> bool:
 
 
 def _check_reward(stage: GRPOStage, kinds: dict[str, str], file: str | None) -> None:
-    from cascade.verifiers.rewards import STAGE_REWARDS
+    from cascade.verifiers.stage_rewards import STAGE_REWARDS
 
     if stage.reward is not None and stage.reward not in STAGE_REWARDS:
         _check_verifier(stage.reward, f"stages.{stage.name}.reward", file)
@@ -158,7 +154,7 @@ def trainer_stage(recipe: Recipe, name: str, layout: RunLayout) -> SFTStage | RM
 
 def run_stage(recipe: Recipe, stage: Any, layout: RunLayout, opts: RunOptions) -> dict[str, Any]:
     """Train one stage from its parent's checkpoint, evaluate it, write its manifest."""
-    from cascade.trainers.common import build_engine
+    from cascade.engine.local import build_engine
 
     root = layout.root
     stage_dir = layout.stage_dir(stage.name)
@@ -271,7 +267,7 @@ def _sampled_pairs(stage: RMStage, parent_path: Path, settings: Any, root: Path,
     """The reward model's pairs rated from its parent policy's replies: sampled once and
     written to the stage directory, and read back from there when the stage resumes, so a
     resumed stage trains on the same pairs."""
-    from cascade.trainers.common import build_engine
+    from cascade.engine.local import build_engine
     from cascade.trainers.sampled_pairs import PAIRS_FILE, read_pairs, sample_rated_pairs, write_pairs
     from cascade.verifiers import registered_names
 
@@ -295,9 +291,13 @@ def _sampled_pairs(stage: RMStage, parent_path: Path, settings: Any, root: Path,
 
 
 def _stage_domain(recipe: Recipe, stage: Any) -> str | None:
-    if not isinstance(stage, GRPOStage) or stage.reward not in DOMAIN_OF_REWARD:
+    """The eval set that measures an RL stage's own domain (the table of stage rewards says
+    which); the report uses it for the paper's claim (a): each RL stage raises its own score."""
+    from cascade.verifiers.stage_rewards import STAGE_REWARDS
+
+    if not isinstance(stage, GRPOStage) or stage.reward not in STAGE_REWARDS:
         return None
-    domain = DOMAIN_OF_REWARD[stage.reward]
+    domain = STAGE_REWARDS[stage.reward].domain
     names = {es.name for suite in recipe.eval_suites_for(stage.name) for es in recipe.eval.get(suite, [])}
     return domain if domain in names else None
 

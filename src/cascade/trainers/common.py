@@ -1,4 +1,4 @@
-"""What every trainer shares: the engine a stage trains, the metrics log, the progress bar.
+"""What every trainer's loop shares: the metrics log and the progress bar.
 
 Trainers take the recipe's typed stages (``cascade.config.recipe``) as their settings; there
 is no second copy of them here. Torch-free at import time.
@@ -15,25 +15,6 @@ from cascade.errors import CascadeError
 
 if TYPE_CHECKING:
     from rich.progress import Progress
-
-    from cascade.config.recipe import GRPOStage, RMStage, SFTStage
-    from cascade.engine.local import LocalEngine
-
-
-def build_engine(model_path: str | Path, stage: "SFTStage | RMStage | GRPOStage", *, head: str = "lm",
-                 device: str = "auto") -> "LocalEngine":
-    """A LocalEngine with the stage's dtype, gradient checkpointing and seed (the trainer
-    attaches the optimizer once it knows how many updates it plans)."""
-    from cascade.engine.local import LocalEngine
-
-    return LocalEngine(
-        str(model_path),
-        device=device,
-        dtype=stage.dtype,
-        gradient_checkpointing=stage.gradient_checkpointing,
-        seed=stage.train_seed,
-        head=head,  # type: ignore[arg-type]
-    )
 
 
 class MetricsLogger:
@@ -104,6 +85,7 @@ class MetricsLogger:
             self._wandb.log(scalars, step=step)
 
     def close(self) -> None:
+        """Close the log file and any mirror."""
         self._handle.close()
         if self._tensorboard is not None:
             self._tensorboard.close()

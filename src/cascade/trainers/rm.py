@@ -21,16 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from cascade.data.heldout import heldout_count
-from cascade.engine.checkpoint import (
-    latest_checkpoint,
-    prune_checkpoints,
-    read_trainer_state,
-    write_checkpoint,
-    write_final,
-)
+from cascade.engine.base import Engine
 from cascade.errors import CascadeError
-from cascade.trainers.batching import collate, iter_steps
-from cascade.trainers.common import MetricsLogger, make_progress
+from cascade.trainers.batching import PlannedSteps, collate
+from cascade.trainers.loop import run_loop
 
 if TYPE_CHECKING:
     from cascade.config.recipe import RMStage
@@ -38,6 +32,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EncodedPair:
+    """A preference pair as token ids: the chosen and the rejected reply, each with the conversation."""
     chosen: list[int]
     rejected: list[int]
 
@@ -53,6 +48,7 @@ def reward_model_text(messages: Sequence[Mapping[str, Any]], response: str) -> s
 
 
 def encode_pair(record: Any, tokenizer: Any) -> EncodedPair:
+    """Render and tokenize both sides of a preference record as the reward model reads them."""
     from cascade.data.records import record_messages
 
     messages = record_messages(record)
@@ -92,11 +88,11 @@ class BradleyTerryLoss:
         return loss, {"correct": (margin > 0).sum(), "margin_sum": margin.detach().sum()}
 
 
-def pair_accuracy(engine: Any, pairs: Sequence[EncodedPair], batch_size: int) -> float | None:
+def pair_accuracy(engine: Engine, pairs: Sequence[EncodedPair], batch_size: int) -> float | None:
     """Fraction of pairs whose chosen reply outscores the rejected one (None: no pairs)."""
     if not pairs:
         return None
-    pad_id = engine.tokenizer.pad_token_id
+    pad_id = engine.pad_id
     correct = 0
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
@@ -106,7 +102,7 @@ def pair_accuracy(engine: Any, pairs: Sequence[EncodedPair], batch_size: int) ->
 
 
 def train_rm(
-    engine: Any,
+    engine: Engine,
     pairs: Sequence[Any],
     settings: "RMStage",
     run_dir: str | Path,
@@ -119,12 +115,12 @@ def train_rm(
 
     Pairs whose longer side exceeds ``max_seq_len`` tokens are dropped. A seeded
     ``heldout_fraction`` of the pairs is kept out of training; its pair accuracy is logged
-    with the final update and returned. Returns ``{"step", "final", "metrics",
+    with the final update and returned. The shared loop (``cascade.trainers.loop``) logs,
+    checkpoints, resumes and writes ``run_dir/final``. Returns ``{"step", "final", "metrics",
     "resumed_from", "pairs", "dropped", "heldout_pairs", "heldout_accuracy"}``.
     """
-    if getattr(engine, "head", None) != "score":
+    if engine.head != "score":
         raise RuntimeError("train_rm needs an engine built with head='score'")
-    run_dir = Path(run_dir)
     encoded = []
     for index, pair in enumerate(pairs):
         try:
@@ -139,54 +135,62 @@ def train_rm(
         raise CascadeError(f"no preference pair left to train on ({len(pairs)} given, {dropped} too long)", field="max_seq_len")
     total_steps = settings.planned_steps(len(train))
     engine.configure_optimizer(settings.optim_config(total_steps))
-
-    step, resumed_from = 0, None
-    if resume and (ckpt := latest_checkpoint(run_dir)) is not None:
-        state = read_trainer_state(ckpt)
-        if state.get("pairs") != len(train):
-            raise CascadeError(
-                f"checkpoint was made with {state.get('pairs')} training pairs, the data now has {len(train)}",
-                file=str(ckpt),
-            )
-        engine.load(str(ckpt))
-        step = resumed_from = int(state["step"])
-
-    pad_id = engine.tokenizer.pad_token_id
-    lengths = [len(p.chosen) + len(p.rejected) for p in train]
-    micro_size = math.ceil(settings.batch_size / settings.grad_accum)
-    logger = MetricsLogger(run_dir / "metrics.jsonl", resume_step=step)
-    metrics: dict[str, Any] = {}
-    slots = iter_steps(lengths, settings.batch_size, settings.grad_accum, settings.train_seed, total_steps)
-    try:
-        with make_progress(progress) as bar:
-            task = bar.add_task("rm", total=total_steps, completed=step, status="")
-            for index, slot in enumerate(slots):
-                if index < step:
-                    continue
-                metrics = _train_step(engine, train, slot.micro_batches, pad_id)
-                step = index + 1
-                metrics.update(step=step, epoch=slot.epoch)
-                if step == total_steps:
-                    metrics["heldout_accuracy"] = pair_accuracy(engine, heldout, micro_size)
-                logger.log(metrics)
-                bar.update(task, completed=step, status=f"loss {metrics['loss']:.4f} acc {metrics['accuracy']:.2f}")
-                state = {"epoch": slot.epoch, "batch_in_epoch": slot.batch_in_epoch + 1, "pairs": len(train),
-                         "planned_steps": total_steps, "metrics": metrics}
-                if step == total_steps or (settings.save_every and step % settings.save_every == 0):
-                    write_checkpoint(run_dir, step, engine, state)
-                    prune_checkpoints(run_dir, keep=settings.keep_checkpoints)
-    finally:
-        logger.close()
-    heldout_accuracy = metrics.get("heldout_accuracy")
+    steps = RMSteps(engine, train, heldout, settings, total_steps)
+    result = run_loop(engine, steps, run_dir, save_every=settings.save_every,
+                      keep_checkpoints=settings.keep_checkpoints, resume=resume, progress=progress)
+    heldout_accuracy = result.metrics.get("heldout_accuracy")
     if heldout_accuracy is None:  # resumed after the last update: measure again
-        heldout_accuracy = pair_accuracy(engine, heldout, micro_size)
-    final = write_final(run_dir / "final", engine)
-    return {"step": step, "final": str(final), "metrics": metrics, "resumed_from": resumed_from,
-            "pairs": len(train), "dropped": dropped, "heldout_pairs": len(heldout),
+        heldout_accuracy = pair_accuracy(engine, heldout, steps.micro_size)
+    return {**result.summary(), "pairs": len(train), "dropped": dropped, "heldout_pairs": len(heldout),
             "heldout_accuracy": heldout_accuracy}
 
 
-def _train_step(engine: Any, train: Sequence[EncodedPair], micro_batches: list[list[int]], pad_id: int) -> dict[str, Any]:
+class RMSteps(PlannedSteps):
+    """Reward-model steps for the shared loop: the seeded, length-bucketed pair order and one
+    Bradley-Terry update per slot; the last update also measures the held-out pairs."""
+
+    name = "rm"
+
+    def __init__(self, engine: Engine, train: Sequence[EncodedPair], heldout: Sequence[EncodedPair],
+                 settings: "RMStage", total_steps: int) -> None:
+        super().__init__([len(p.chosen) + len(p.rejected) for p in train], settings.batch_size,
+                         settings.grad_accum, settings.train_seed, total_steps)
+        self.engine = engine
+        self.train = train
+        self.heldout = heldout
+        self.pad_id = engine.pad_id
+        self.micro_size = math.ceil(settings.batch_size / settings.grad_accum)
+
+    def check_resume(self, state: Mapping[str, Any], checkpoint: Path) -> None:
+        """A checkpoint made on other pairs cannot continue this run."""
+        if state.get("pairs") != len(self.train):
+            raise CascadeError(
+                f"checkpoint was made with {state.get('pairs')} training pairs, the data now has {len(self.train)}",
+                file=str(checkpoint),
+            )
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        """Update number ``step`` on its slot of the pair order."""
+        slot = self.slot_for(step)
+        metrics = rm_update(self.engine, self.train, slot.micro_batches, self.pad_id)
+        metrics.update(step=step + 1, epoch=slot.epoch)
+        if step + 1 == self.total:
+            metrics["heldout_accuracy"] = pair_accuracy(self.engine, self.heldout, self.micro_size)
+        return metrics
+
+    def state(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """The data cursor and the number of training pairs, checked on resume."""
+        return {**self.cursor_state(), "pairs": len(self.train), "metrics": metrics}
+
+    def status(self, metrics: Mapping[str, Any]) -> str:
+        """Loss and pair accuracy of the update."""
+        return f"loss {metrics['loss']:.4f} acc {metrics['accuracy']:.2f}"
+
+
+def rm_update(engine: Engine, train: Sequence[EncodedPair], micro_batches: list[list[int]],
+              pad_id: int) -> dict[str, Any]:
+    """One optimizer update over ``micro_batches`` (lists of pair indices): the Bradley-Terry
+    loss of the whole update, gradients accumulated micro-batch by micro-batch."""
     started = time.perf_counter()
     total = sum(len(m) for m in micro_batches)
     loss_fn = BradleyTerryLoss(total)

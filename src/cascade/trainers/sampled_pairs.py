@@ -32,6 +32,7 @@ PAIRS_FILE = "sampled_pairs.jsonl"
 
 @dataclass(frozen=True)
 class RatedReply:
+    """One sampled reply to be rated: which prompt it answers and the text the reward model reads."""
     prompt_index: int
     text: str  # what the reward model reads: the answer after the reasoning
     good: bool
@@ -69,7 +70,7 @@ def sample_rated_pairs(
     them with each record's verifier, and pair them. Returns the preference records and a
     summary (replies sampled, how many passed, pairs made)."""
     from cascade.engine.base import SamplingParams
-    from cascade.trainers.grpo import render_prompt
+    from cascade.trainers.rollout import render_prompt
     from cascade.trainers.rollout import record_messages
     from cascade.verifiers.batch import score_batch
     from cascade.engine.reward_scorer import scored_text
@@ -94,8 +95,10 @@ def sample_rated_pairs(
 
 
 def write_pairs(path: Path, pairs: Sequence[Mapping[str, Any]]) -> None:
+    """Write the rated pairs as JSON lines."""
     write_jsonl(path, pairs)  # atomic: a kill mid-write leaves no half file to resume from
 
 
 def read_pairs(path: Path) -> list[dict[str, Any]]:
+    """Read the pairs :func:`write_pairs` wrote."""
     return [row for _, row in iter_rows(path)]

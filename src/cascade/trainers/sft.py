@@ -19,16 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, TypeVar
 
-from cascade.engine.checkpoint import (
-    latest_checkpoint,
-    prune_checkpoints,
-    read_trainer_state,
-    write_checkpoint,
-    write_final,
-)
+from cascade.engine.base import Engine
 from cascade.errors import CascadeError
-from cascade.trainers.batching import collate, iter_steps
-from cascade.trainers.common import MetricsLogger, make_progress
+from cascade.trainers.batching import PlannedSteps, collate
+from cascade.trainers.loop import run_loop
 
 if TYPE_CHECKING:
     from cascade.config.recipe import SFTStage
@@ -38,6 +32,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class EncodedExample:
+    """One SFT record as token ids, with 1 on the tokens that carry loss."""
     input_ids: list[int]
     loss_mask: list[int]
 
@@ -124,7 +119,7 @@ class TokenNLL:
 
 
 def train_sft(
-    engine: Any,
+    engine: Engine,
     records: Sequence[Any],
     settings: "SFTStage",
     run_dir: str | Path,
@@ -132,16 +127,16 @@ def train_sft(
     progress: bool = True,
     resume: bool = True,
 ) -> dict[str, Any]:
-    """Run (or resume) one SFT stage on a LocalEngine built with ``head="lm"``.
+    """Run (or resume) one SFT stage on an engine built with ``head="lm"``.
 
     ``settings`` is the recipe's typed stage (``Recipe.resolved_stage``: its seed filled in).
-    The engine's optimizer is (re)configured from it. Logs one JSON line per
-    update to ``run_dir/metrics.jsonl`` (loss, lr, grad_norm, tokens/s), checkpoints every
-    ``save_every`` updates and at the end, resumes from the latest complete checkpoint in the
-    same data order, and writes the stage's Hugging Face model to ``run_dir/final``.
+    The engine's optimizer is (re)configured from it. The shared loop
+    (``cascade.trainers.loop``) logs one JSON line per update to ``run_dir/metrics.jsonl``
+    (loss, lr, grad_norm, tokens/s), checkpoints every ``save_every`` updates and at the end,
+    resumes from the latest complete checkpoint in the same data order, and writes the stage's
+    Hugging Face model to ``run_dir/final``.
     Returns ``{"step", "final", "metrics", "resumed_from", "examples", "dropped"}``.
     """
-    run_dir = Path(run_dir)
     examples, dropped = encode_records(records, engine.tokenizer, settings.max_seq_len)
     if not examples:
         raise CascadeError(
@@ -150,49 +145,55 @@ def train_sft(
         )
     total_steps = settings.planned_steps(len(examples))
     engine.configure_optimizer(settings.optim_config(total_steps))
+    steps = SFTSteps(engine, examples, settings, total_steps)
+    result = run_loop(engine, steps, run_dir, save_every=settings.save_every,
+                      keep_checkpoints=settings.keep_checkpoints, resume=resume, progress=progress)
+    return {**result.summary(), "examples": len(examples), "dropped": dropped}
 
-    step, resumed_from = 0, None
-    if resume and (ckpt := latest_checkpoint(run_dir)) is not None:
-        state = read_trainer_state(ckpt)
-        if state.get("examples") != len(examples):
+
+class SFTSteps(PlannedSteps):
+    """SFT's steps for the shared loop: the seeded, length-bucketed data order
+    (``cascade.trainers.batching.iter_steps``) and one token-NLL update per slot."""
+
+    name = "sft"
+
+    def __init__(self, engine: Engine, examples: Sequence[EncodedExample], settings: "SFTStage",
+                 total_steps: int) -> None:
+        super().__init__([len(e.input_ids) for e in examples], settings.batch_size, settings.grad_accum,
+                         settings.train_seed, total_steps)
+        self.engine = engine
+        self.examples = examples
+        self.pad_id = engine.pad_id
+
+    def check_resume(self, state: Mapping[str, Any], checkpoint: Path) -> None:
+        """A checkpoint made on other data cannot continue this run."""
+        if state.get("examples") != len(self.examples):
             raise CascadeError(
-                f"checkpoint was made with {state.get('examples')} examples, the data now has {len(examples)}; "
+                f"checkpoint was made with {state.get('examples')} examples, the data now has {len(self.examples)}; "
                 "resume needs the same data (or start a fresh run directory)",
-                file=str(ckpt),
+                file=str(checkpoint),
             )
-        engine.load(str(ckpt))
-        step = resumed_from = int(state["step"])
 
-    pad_id = engine.tokenizer.pad_token_id
-    lengths = [len(e.input_ids) for e in examples]
-    logger = MetricsLogger(run_dir / "metrics.jsonl", resume_step=step)
-    metrics: dict[str, Any] = {}
-    slots = iter_steps(lengths, settings.batch_size, settings.grad_accum, settings.train_seed, total_steps)
-    try:
-        with make_progress(progress) as bar:
-            task = bar.add_task("sft", total=total_steps, completed=step, status="")
-            for index, slot in enumerate(slots):
-                if index < step:
-                    continue  # already trained before the checkpoint we resumed from
-                metrics = _train_step(engine, examples, slot.micro_batches, pad_id)
-                step = index + 1
-                metrics.update(step=step, epoch=slot.epoch)
-                logger.log(metrics)
-                bar.update(task, completed=step,
-                           status=f"loss {metrics['loss']:.4f} lr {metrics['lr']:.2e} {metrics['tokens_per_s']:.0f} tok/s")
-                state = {"epoch": slot.epoch, "batch_in_epoch": slot.batch_in_epoch + 1,
-                         "examples": len(examples), "planned_steps": total_steps, "metrics": metrics}
-                if step == total_steps or (settings.save_every and step % settings.save_every == 0):
-                    write_checkpoint(run_dir, step, engine, state)
-                    prune_checkpoints(run_dir, keep=settings.keep_checkpoints)
-    finally:
-        logger.close()
-    final = write_final(run_dir / "final", engine)
-    return {"step": step, "final": str(final), "metrics": metrics, "resumed_from": resumed_from,
-            "examples": len(examples), "dropped": dropped}
+    def train_step(self, step: int) -> dict[str, Any]:
+        """Update number ``step`` on its slot of the data order."""
+        slot = self.slot_for(step)
+        metrics = sft_update(self.engine, self.examples, slot.micro_batches, self.pad_id)
+        metrics.update(step=step + 1, epoch=slot.epoch)
+        return metrics
+
+    def state(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """The data cursor and data size, checked on resume."""
+        return {**self.cursor_state(), "examples": len(self.examples), "metrics": metrics}
+
+    def status(self, metrics: Mapping[str, Any]) -> str:
+        """Loss, learning rate and throughput."""
+        return f"loss {metrics['loss']:.4f} lr {metrics['lr']:.2e} {metrics['tokens_per_s']:.0f} tok/s"
 
 
-def _train_step(engine: Any, examples: Sequence[EncodedExample], micro_batches: list[list[int]], pad_id: int) -> dict[str, Any]:
+def sft_update(engine: Engine, examples: Sequence[EncodedExample], micro_batches: list[list[int]],
+               pad_id: int) -> dict[str, Any]:
+    """One optimizer update over ``micro_batches`` (lists of example indices): the token NLL
+    of the whole update, gradients accumulated micro-batch by micro-batch."""
     started = time.perf_counter()
     chosen = [[examples[i] for i in micro] for micro in micro_batches]
     target_tokens = sum(sum(e.loss_mask) for micro in chosen for e in micro)
