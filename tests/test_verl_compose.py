@@ -11,11 +11,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from verl_helpers import rollouts_data_proto, tiny_tokenizer
+from verl_helpers import score_in_reward_manager, tiny_tokenizer
 
 verl = pytest.importorskip("verl", reason="verl is not installed (pip install -e '.[verl-core]')")
 hydra = pytest.importorskip("hydra")
@@ -25,7 +24,6 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from cascade.cluster import hydra_args, stage_phases, stage_to_verl_overrides  # noqa: E402
 from cascade.cluster.train_config import sft_overrides  # noqa: E402
-from cascade.cluster.verl_data import verl_rows  # noqa: E402
 from cascade.cluster.verl_reward import BATCH_REWARDS  # noqa: E402
 from cascade.config import load_recipe  # noqa: E402
 
@@ -145,22 +143,10 @@ def test_reward_hook_in_verls_reward_manager_matches_local_trainer(reward, token
 
     assert compute_score in manager.compute_score.args
 
-    records, rows, completions = [], [], []
-    for record, answers in ROLLOUTS[reward]:
-        row = verl_rows([record], data_source="test", think_fraction=1.0, seed=0, reward=reward)[0]
-        for answer in answers:
-            records.append(record)
-            rows.append(row)
-            completions.append(answer)
-    data = rollouts_data_proto(tokenizer, rows, completions)
-    decoded = [tokenizer.decode(data.batch["responses"][i][: len(tokenizer(c, add_special_tokens=False)["input_ids"])],
-                                skip_special_tokens=True) for i, c in enumerate(completions)]
-
-    async def score_all():
-        # As verl's RewardLoopWorker does: one run_single per rollout, gathered.
-        return await asyncio.gather(*(manager.run_single(data[i: i + 1]) for i in range(len(data))))
-
-    verl_scores = [out["reward_score"] for out in manager.loop.run_until_complete(score_all())]
+    # As verl's RewardLoopWorker does: one run_single per rollout, gathered.
+    records, decoded, _data, outputs = score_in_reward_manager(
+        manager, tokenizer, ROLLOUTS[reward], data_source="test", think_fraction=1.0, reward=reward)
+    verl_scores = [out["reward_score"] for out in outputs]
     local = [r.score for r in stage_reward_fn(reward)(records, decoded)]
     assert verl_scores == local
     assert len(set(local)) > 1  # the rollouts are told apart, so agreement means something
@@ -251,7 +237,6 @@ BATCH_ROLLOUTS = {
 
 @pytest.mark.parametrize("reward", sorted(BATCH_ROLLOUTS))
 def test_batch_rewards_in_verls_reward_loop_match_local_trainer(reward, tokenizer, tiny_rm, monkeypatch):
-    import numpy as np
     from transformers import AutoTokenizer
     from verl.trainer.ppo.reward import load_reward_manager
 
@@ -272,31 +257,16 @@ def test_batch_rewards_in_verls_reward_loop_match_local_trainer(reward, tokenize
                                   reward_model_tokenizer=AutoTokenizer.from_pretrained(str(rm_path)))
     assert isinstance(manager, CascadeRewardManager)
 
-    records, rows, completions, uids = [], [], [], []
-    for index, (record, answers) in enumerate(BATCH_ROLLOUTS[reward]):
-        row = verl_rows([record], data_source="test", think_fraction=1.0, seed=0, reward=reward)[0]
-        for answer in answers:
-            records.append(record)
-            rows.append(row)
-            completions.append(answer)
-            uids.append(f"uid-{index}")
-    data = rollouts_data_proto(tokenizer, rows, completions)
-    data.non_tensor_batch["uid"] = np.array(uids, dtype=object)
-    decoded = [tokenizer.decode(data.batch["responses"][i][: len(tokenizer(c, add_special_tokens=False)["input_ids"])],
-                                skip_special_tokens=True) for i, c in enumerate(completions)]
-
-    async def score_all():
-        return await asyncio.gather(*(manager.run_single(data[i: i + 1]) for i in range(len(data))))
-
     # As verl's RewardLoopManager.compute_rm_score does: per-rollout scores, then one assembly.
-    outputs = manager.loop.run_until_complete(score_all())
+    records, decoded, data, outputs = score_in_reward_manager(
+        manager, tokenizer, BATCH_ROLLOUTS[reward], data_source="test", think_fraction=1.0, reward=reward,
+        with_uids=True)
     rm_scores = type(manager).assemble_rm_scores(data, [o["reward_score"] for o in outputs])
     lengths = data.batch["attention_mask"][:, data.batch["prompts"].shape[1]:].sum(dim=1)
     verl_rewards = [float(rm_scores[i, lengths[i] - 1]) for i in range(len(data))]
     assert all(path == "/classify" for path, _body in server.requests[-len(data):])
 
-    local = [r.score for r in stage_reward_fn(reward, reward_model=str(rm_path))(
-        [{**r, "id": uid} for r, uid in zip(records, uids)], decoded)]
+    local = [r.score for r in stage_reward_fn(reward, reward_model=str(rm_path))(records, decoded)]
     assert verl_rewards == pytest.approx(local, abs=1e-4)
     if reward == "rlhf":
         assert verl_rewards[2] == pytest.approx(min(o["reward_extra_info"]["rm_score"] for o in outputs) - 10, abs=1e-4)

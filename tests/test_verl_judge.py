@@ -9,7 +9,6 @@ stand-in judge, and the rewards equal the local trainer's judged SWE reward on t
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import math
@@ -19,9 +18,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from verl_helpers import rollouts_data_proto, tiny_tokenizer
+from verl_helpers import score_in_reward_manager, tiny_tokenizer
 
-from cascade.cluster import hydra_args, stage_phases, stage_to_verl_overrides, verl_gaps, verl_rows
+from cascade.cluster import hydra_args, stage_phases, stage_to_verl_overrides, verl_gaps
 from cascade.cluster.verl_config import JUDGE_KWARGS_KEY
 from cascade.config import load_recipe
 from cascade.errors import CascadeError
@@ -186,21 +185,9 @@ def _verl_scores(recipe, tokenizer, records_and_answers):
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
         cfg = compose(config_name="ppo_trainer", overrides=hydra_args(overrides))
     manager = load_reward_manager(cfg, tokenizer)
-    records, rows, completions = [], [], []
-    for record, answers in records_and_answers:
-        row = verl_rows([record], data_source="swe", think_fraction=0.0, seed=0, reward="swe")[0]
-        for answer in answers:
-            records.append(record)
-            rows.append(row)
-            completions.append(answer)
-    data = rollouts_data_proto(tokenizer, rows, completions)
-    decoded = [tokenizer.decode(data.batch["responses"][i][: len(tokenizer(c, add_special_tokens=False)["input_ids"])],
-                                skip_special_tokens=True) for i, c in enumerate(completions)]
-
-    async def score_all():
-        return await asyncio.gather(*(manager.run_single(data[i: i + 1]) for i in range(len(data))))
-
-    return records, decoded, manager.loop.run_until_complete(score_all())
+    records, decoded, _data, outputs = score_in_reward_manager(
+        manager, tokenizer, records_and_answers, data_source="swe", think_fraction=0.0, reward="swe")
+    return records, decoded, outputs
 
 
 def test_judged_swe_rewards_in_verls_reward_manager_match_local_trainer(verl, tokenizer, judge_server, monkeypatch):

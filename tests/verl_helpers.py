@@ -42,3 +42,37 @@ def rollouts_data_proto(tokenizer, rows, completions):
                  "input_ids": torch.cat([prompt_t, response_t], dim=1)},
         non_tensors=non_tensors,
     )
+
+
+def score_in_reward_manager(manager, tokenizer, records_and_answers, *, data_source: str,
+                            think_fraction: float, reward: str, with_uids: bool = False):
+    """Every answer to every record scored as verl's RewardLoopWorker does (one `run_single`
+    per rollout, gathered). Returns the records (one per rollout), the decoded responses, the
+    `DataProto` and the manager's outputs; `with_uids` gives each record's rollouts one group id."""
+    import asyncio
+
+    import numpy as np
+
+    from cascade.cluster.verl_data import verl_rows
+
+    records, rows, completions, uids = [], [], [], []
+    for index, (record, answers) in enumerate(records_and_answers):
+        row = verl_rows([record], data_source=data_source, think_fraction=think_fraction, seed=0, reward=reward)[0]
+        for answer in answers:
+            records.append(record)
+            rows.append(row)
+            completions.append(answer)
+            uids.append(f"uid-{index}")
+    data = rollouts_data_proto(tokenizer, rows, completions)
+    if with_uids:
+        data.non_tensor_batch["uid"] = np.array(uids, dtype=object)
+    decoded = [tokenizer.decode(data.batch["responses"][i][: len(tokenizer(c, add_special_tokens=False)["input_ids"])],
+                                skip_special_tokens=True) for i, c in enumerate(completions)]
+
+    async def score_all():
+        return await asyncio.gather(*(manager.run_single(data[i: i + 1]) for i in range(len(data))))
+
+    outputs = manager.loop.run_until_complete(score_all())
+    if with_uids:
+        records = [{**r, "id": uid} for r, uid in zip(records, uids)]
+    return records, decoded, data, outputs
