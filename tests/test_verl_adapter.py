@@ -24,7 +24,7 @@ from cascade.cluster import (
     verl_rows,
 )
 from cascade.cluster.launch import export_stage_data, launch_script, main
-from cascade.cluster.verl_config import TEMPLATE_KEY, hydra_value
+from cascade.cluster.verl_config import EPOCH_FILTER_SETTINGS_KEY, TEMPLATE_KEY, hydra_arg, hydra_value
 from cascade.config import load_recipe
 from cascade.errors import CascadeError
 
@@ -66,8 +66,12 @@ def test_every_emitted_key_is_in_verl_schema():
             if stage.kind != "grpo" or stage.reward in ("rlhf", "if_thinking"):
                 continue
             for phase in stage_phases(stage):
-                keys = set(_overrides(recipe, stage.name, phase.substage))
-                assert keys <= VERL_KEYS, sorted(keys - VERL_KEYS)
+                overrides = _overrides(recipe, stage.name, phase.substage)
+                keys = set(overrides)
+                # the one key we add to verl's config (our dataset's settings), which Hydra takes with "++"
+                added = {EPOCH_FILTER_SETTINGS_KEY} if stage.epoch_filter else set()
+                assert keys - added <= VERL_KEYS, sorted(keys - added - VERL_KEYS)
+                assert added <= keys and all(hydra_arg(k, overrides[k]).startswith("++") for k in added)
                 checked += 1
     # 8B: IF 1+1, math 3, code 2, SWE 2; 8B-Thinking: math 3, code 1, SWE 2 (its RLHF and IF use the RM)
     assert checked == 15

@@ -37,12 +37,18 @@ def test_overlong_phases_get_the_estimator_and_their_budget(recipe_name):
             o = _overrides(recipe, stage.name, phase.substage)
             knobs = stage.substage_knobs(phase.substage)
             if not knobs.overlong_filter:
-                assert o["algorithm.adv_estimator"] == "grpo" and "trainer.v1.sampler.custom_sampler.path" not in o
+                assert o["algorithm.adv_estimator"] == "grpo" and "overlong" not in o.get(
+                    "trainer.v1.sampler.sampler_kwargs", {})
+                # only an epoch-filtered stage has a custom replay buffer there (tests/test_verl_epoch_filter.py)
+                assert ("trainer.v1.sampler.custom_sampler.path" in o) == stage.epoch_filter
                 continue
             seen.append(phase.name)
             assert o["algorithm.adv_estimator"] == "cascade_grpo"
-            assert o["trainer.v1.sampler.custom_sampler.path"] == "pkg://cascade.cluster.verl_overlong"
-            assert o["trainer.v1.sampler.custom_sampler.name"] == "CascadeReplayBuffer"
+            # an epoch-filtered stage's buffer is the subclass that also reports outcomes
+            module, name = (("verl_epoch_filter", "EpochFilterReplayBuffer") if stage.epoch_filter
+                            else ("verl_overlong", "CascadeReplayBuffer"))
+            assert o["trainer.v1.sampler.custom_sampler.path"] == f"pkg://cascade.cluster.{module}"
+            assert o["trainer.v1.sampler.custom_sampler.name"] == name
             kwargs = o["trainer.v1.sampler.sampler_kwargs"]
             assert kwargs["overlong"] == {"max_response_length": knobs.max_response_len, "eps": stage.adv_eps}
             # verl filters groups only where it has the reward when it samples (not behind a colocated RM)
@@ -105,10 +111,10 @@ def test_every_grpo_job_builds_its_replay_buffer_in_verls_trainer(verl, recipe_n
             overrides = _overrides(recipe, stage.name, phase.substage)
             ours = _replay_buffer(_compose(overrides))
             if not stage.substage_knobs(phase.substage).overlong_filter:
-                assert type(ours).__name__ == "ReplayBuffer"
+                assert type(ours).__name__ == ("EpochFilterReplayBuffer" if stage.epoch_filter else "ReplayBuffer")
                 continue
             overlong += 1
-            assert type(ours) is verl_overlong.CascadeReplayBuffer
+            assert isinstance(ours, verl_overlong.CascadeReplayBuffer)
             builtin = {k: v for k, v in overrides.items() if not k.startswith("trainer.v1.sampler.custom_sampler")}
             theirs = _replay_buffer(_compose(builtin))
             assert type(theirs).__name__ == "ReplayBuffer"

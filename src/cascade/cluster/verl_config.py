@@ -3,7 +3,8 @@
 verl runs ``python -m verl.trainer.main_ppo key=value ...`` on Hydra; ``stage_to_verl_overrides``
 gives those keys and values as a dict (``hydra_args`` turns it into command-line words). Every key
 exists in verl 0.9.1's ``ppo_trainer`` schema (tests/test_verl_adapter.py checks them against a key
-list taken from the verl wheel), so no ``+key`` is needed.
+list taken from the verl wheel), except ``data.cascade_epoch_filter``, our dataset's settings, which
+Hydra adds (``++``).
 
 What maps, and how (paper section 3 settings are our defaults):
 
@@ -24,10 +25,11 @@ verl checkpoint folder and ``resume_mode=auto``, so each job resumes the previou
 optimizer and data order, and stops at its cumulative ``until_step`` (``total_training_steps``).
 
 What verl 0.9.1 runs differently is listed by ``verl_gaps`` (and printed by the launcher), never
-silently dropped: epoch-level filtering, the bound on dynamic-filter tries, group filtering behind
-a colocated reward model, switching sub-stages by truncation share, linear schedules and schedule
+silently dropped: the bound on dynamic-filter tries, group and epoch-level filtering behind a
+colocated reward model, switching sub-stages by truncation share, linear schedules and schedule
 horizons that differ from the run length. Masking truncated responses (``overlong_filter: true``)
-is our advantage estimator (``cascade.cluster.verl_overlong``). The SWE stage's served judge is
+is our advantage estimator (``cascade.cluster.verl_overlong``); epoch-level filtering is our dataset
+class fed by our replay buffer (``cascade.cluster.verl_epoch_filter``). The SWE stage's served judge is
 called from the reward hook (``cascade.cluster.verl_judge``). The batch-level stage rewards
 (``rlhf``, ``if_thinking``) run through verl's reward-model server and cascade's reward manager
 (``cascade.cluster.verl_manager``).
@@ -57,6 +59,10 @@ TEMPLATE_KEY = "actor_rollout_ref.model.custom_chat_template"
 JUDGE_KWARGS_KEY = "reward.custom_reward_function.reward_kwargs"
 OVERLONG_MODULE = "pkg://cascade.cluster.verl_overlong"
 OVERLONG_ESTIMATOR = "cascade_grpo"  # cascade.cluster.verl_overlong.ESTIMATOR (that module imports verl)
+SAMPLER_KWARGS_KEY = "trainer.v1.sampler.sampler_kwargs"
+EPOCH_FILTER_MODULE = "pkg://cascade.cluster.verl_epoch_filter"
+# Not in verl's schema: our dataset's settings, added to verl's data config (Hydra's "++").
+EPOCH_FILTER_SETTINGS_KEY = "data.cascade_epoch_filter"  # cascade.cluster.verl_epoch_filter.SETTINGS_KEY
 # verl stops at whichever comes first, epochs or total_training_steps; with max_steps set the
 # epoch count must not be the limit.
 UNBOUNDED_EPOCHS = 10_000
@@ -250,6 +256,8 @@ def stage_to_verl_overrides(
         overrides.update(batch_reward_overrides(stage, recipe, knobs, reward_model_path, reward_model_tp))
     if knobs.overlong_filter:
         overrides.update(overlong_overrides(stage, knobs))
+    if verl_epoch_filter(stage):
+        overrides.update(epoch_filter_overrides(stage, overrides.get(SAMPLER_KWARGS_KEY)))
     if phase.end_step is not None:
         overrides["trainer.total_training_steps"] = phase.end_step
     if verl_dynamic_filter(stage):
@@ -269,10 +277,32 @@ def verl_dynamic_filter(stage: GRPOStage) -> bool:
     return stage.dynamic_filter and not is_batch_reward(stage.reward)
 
 
-def overlong_overrides(stage: GRPOStage, knobs: StepKnobs) -> dict[str, Any]:
-    """Truncated responses out of the loss (``cascade.cluster.verl_overlong``): our advantage
-    estimator, registered by our replay buffer, which gets the arguments verl's trainer would give
-    its own (a custom sampler gets none) plus the phase's response budget."""
+def verl_epoch_filter(stage: GRPOStage) -> bool:
+    """Whether verl filters the stage's prompts per epoch. Our replay buffer reads each group's
+    verdict when verl samples it; a batch-level reward comes from the colocated reward model after
+    sampling, so those stages keep every prompt (a listed gap)."""
+    return stage.epoch_filter and stage.reward not in BATCH_REWARDS
+
+
+def epoch_filter_overrides(stage: GRPOStage, sampler_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Epoch-level filtering (``cascade.cluster.verl_epoch_filter``): our dataset class serves the
+    local trainer's prompt stream, our replay buffer (which keeps ``sampler_kwargs``, the overlong
+    phase's, when given) reports each group's outcome to it in the trainer's process."""
+    return {
+        "data.custom_cls.path": EPOCH_FILTER_MODULE,
+        "data.custom_cls.name": "EpochFilterDataset",
+        "data.shuffle": False,  # the stream shuffles each pass as the local trainer does
+        "data.dataloader_num_workers": 0,  # worker processes would hold copies the outcomes never reach
+        EPOCH_FILTER_SETTINGS_KEY: {"readd_prob_all_correct": stage.readd_prob_all_correct,
+                                    "readd_prob_all_wrong": stage.readd_prob_all_wrong},
+        "trainer.v1.sampler.custom_sampler.path": EPOCH_FILTER_MODULE,
+        "trainer.v1.sampler.custom_sampler.name": "EpochFilterReplayBuffer",
+        SAMPLER_KWARGS_KEY: sampler_kwargs or {"builtin": builtin_replay_buffer_kwargs(stage)},
+    }
+
+
+def builtin_replay_buffer_kwargs(stage: GRPOStage) -> dict[str, Any]:
+    """The arguments verl's trainer gives its own replay buffer (a custom sampler gets none)."""
     builtin: dict[str, Any] = {
         "train_batch_size": stage.batch_size,
         # verl fetches one prompt at a time when filtering groups, else one training batch at a time.
@@ -282,6 +312,13 @@ def overlong_overrides(stage: GRPOStage, knobs: StepKnobs) -> dict[str, Any]:
     }
     if verl_dynamic_filter(stage):
         builtin["filter_groups_metric"] = "reward"
+    return builtin
+
+
+def overlong_overrides(stage: GRPOStage, knobs: StepKnobs) -> dict[str, Any]:
+    """Truncated responses out of the loss (``cascade.cluster.verl_overlong``): our advantage
+    estimator, registered by our replay buffer, which gets the arguments verl's trainer would give
+    its own plus the phase's response budget."""
     return {
         "algorithm.adv_estimator": OVERLONG_ESTIMATOR,
         # The estimator's zeroed response_mask reaches the actor through rollout correction's write-back,
@@ -290,9 +327,9 @@ def overlong_overrides(stage: GRPOStage, knobs: StepKnobs) -> dict[str, Any]:
         "algorithm.rollout_correction.bypass_mode": False,
         "trainer.v1.sampler.custom_sampler.path": OVERLONG_MODULE,
         "trainer.v1.sampler.custom_sampler.name": "CascadeReplayBuffer",
-        "trainer.v1.sampler.sampler_kwargs": {
+        SAMPLER_KWARGS_KEY: {
             "overlong": {"max_response_length": knobs.max_response_len, "eps": stage.adv_eps},
-            "builtin": builtin,
+            "builtin": builtin_replay_buffer_kwargs(stage),
         },
     }
 
@@ -357,8 +394,18 @@ def verl_gaps(stage: GRPOStage, substage: str | None = None, nnodes: int = 1) ->
             "with no bound on the number of generation batches (the local trainer trains on what it has after "
             "that many tries)"
         )
-    if stage.epoch_filter:
-        gaps.append("epoch_filter: verl 0.9.1 has no epoch-level prompt filtering; every prompt stays in the pool")
+    if verl_epoch_filter(stage):
+        gaps.append(
+            "epoch_filter: the local trainer's prompt stream and re-add draws (cascade.cluster.verl_epoch_filter); "
+            "prompts over the input budget leave the pool when verl loads the data (locally they are skipped when "
+            "drawn)" + ("; verl's dynamic filtering refills a different number of prompts per step than the local "
+                        "trainer draws, so passes end at other steps" if verl_dynamic_filter(stage) else "")
+            + ("; without max_steps verl stops after epochs x (prompts // batch_size) steps, where the local "
+               "trainer stops after that many passes of the shrinking pool" if stage.max_steps is None else "")
+        )
+    elif stage.epoch_filter:
+        gaps.append(f"epoch_filter: every prompt stays in the pool; verl scores this {stage.reward} stage's groups "
+                    "with its colocated reward model after sampling, where the outcomes cannot reach the prompts")
     if stage.scheduler == "linear":
         gaps.append("scheduler linear: verl offers constant and cosine only; constant is used")
     if stage.scheduler == "cosine" and stage.scheduler_horizon not in (None, stage.max_steps):
