@@ -6,7 +6,7 @@ cascade. Never run by the test suite. It:
 1. checks that ``verl`` imports and is 0.9.1, and that a GPU is visible;
 2. builds a tiny random Qwen3 model (``cascade.models.init_model``) and toy-world math prompts;
 3. writes a one-stage GRPO recipe, exports its data with ``export_stage_data`` (verl parquet);
-4. runs 2 GRPO steps of verl with our overrides and our reward hook (``launch_script``'s job);
+4. runs 2 GRPO steps of verl with our overrides, our reward hook and our epoch-filter dataset (``launch_script``'s job);
 5. merges the FSDP checkpoint with verl's model merger and restores our chat template;
 6. prints one PASS/FAIL line per step and exits non-zero on the first failure.
 
@@ -57,6 +57,7 @@ stages:
     group_size: 4
     batch_size: 4
     max_steps: 2
+    epoch_filter: true              # our dataset class and replay buffer on real TransferQueue data
     max_prompt_len: 256
     max_response_len: 64
     temperature: 1.0

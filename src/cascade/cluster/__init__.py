@@ -7,6 +7,7 @@
 - ``verl_manager``: verl reward manager doing the batch step of ``rlhf`` / ``if_thinking`` (imports verl);
 - ``verl_judge``:   the ``swe`` stage's served judge, called from the reward hook in verl's reward workers;
 - ``verl_overlong``: overlong masking as a verl advantage estimator and replay buffer (imports verl);
+- ``verl_epoch_filter``: epoch-level filtering as a verl dataset class fed by the replay buffer (imports verl);
 - ``trl_rm``:       the RM job's entry point (TRL's RewardTrainer; imports TRL);
 - ``jobs``:         the job script of a stage; ``engine_run``: ``cascade run --engine verl``;
 - ``launch``:       the hand-run bash script for one GRPO stage.
