@@ -219,10 +219,6 @@ def tq(verl, monkeypatch):
     gc.collect()
 
 
-def _passes(t):
-    return t.train_dataset.stream
-
-
 @pytest.mark.parametrize("probs, pool", [((0.0, 1.0), {"p2", "p3", "p4", "p5"}),
                                          ((1.0, 0.0), {"p0", "p1", "p3", "p4", "p5"})])
 def test_next_pool_by_hand_through_verls_dataloader(verl, tokenizer, tq, tmp_path, probs, pool):
@@ -232,8 +228,7 @@ def test_next_pool_by_hand_through_verls_dataloader(verl, tokenizer, tq, tmp_pat
 
     recipe, cfg = _job(tmp_path, tokenizer, probs)
     t = _trainer(cfg, tokenizer, tq)
-    agent = types.SimpleNamespace(generate_sequences=lambda batch: None)
-    t.agent_loop_manager = agent
+    t.agent_loop_manager = types.SimpleNamespace(generate_sequences=lambda batch: None)
     assert type(t.train_dataset) is EpochFilterDataset and type(t.replay_buffer) is EpochFilterReplayBuffer
     assert len(t.train_dataset) == 6 and t.steps_per_epoch == 3  # verl's count: the whole data
     assert t.train_dataloader.num_workers == 0
@@ -273,8 +268,6 @@ def test_paper_probabilities_equal_the_local_stream_and_epoch_pool(verl, tokeniz
 def test_dynamic_filtering_still_reports_evicted_groups(verl, tokenizer, tq, tmp_path):
     """With dynamic filtering verl evicts all-correct and all-wrong groups before they are
     trained on; the buffer has reported them first, so they still leave the next pool."""
-    from cascade.trainers.rollout import PromptStream  # noqa: F401 - the local class the dataset runs
-
     _recipe, cfg = _job(tmp_path, tokenizer, (0.0, 0.0), dynamic=True)
     assert cfg.algorithm.filter_groups.enable
     t = _trainer(cfg, tokenizer, tq)
@@ -291,12 +284,11 @@ def test_dynamic_filtering_still_reports_evicted_groups(verl, tokenizer, tq, tmp
     t._add_prompts_to_generate(2)  # verl's prepare_step for a gen batch of 1 prompt, twice
     for step in range(1, 4):
         t.global_steps = step
-        picked, metrics = t.replay_buffer.sample(global_steps=step, partition_id="train", batch_size=2)
+        picked, _metrics = t.replay_buffer.sample(global_steps=step, partition_id="train", batch_size=2)
         tq.kv_clear(picked.keys, "train")
         if step < 3:
             t._add_prompts_to_generate(2)
-    stream = t.train_dataset.stream
-    assert stream.epoch >= 1
+    assert t.train_dataset.epoch >= 1
     # after the first pass, only mixed prompts are drawn (re-add probabilities 0)
     assert sorted(submitted[:6]) == IDS
     assert set(submitted[6:]) <= {"p3", "p4", "p5"} and submitted[6:]
