@@ -17,6 +17,8 @@ import json
 import types
 
 import pytest
+from verl_helpers import tiny_tokenizer
+
 torch = pytest.importorskip("torch")
 
 from cascade.cluster import hydra_args, stage_phases, stage_to_verl_overrides, verl_gaps
@@ -83,13 +85,7 @@ def verl():
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    from transformers import AutoTokenizer
-
-    from cascade.models import init_model
-
-    path = tmp_path_factory.mktemp("tiny")
-    init_model(path, "tiny", seed=0)
-    return AutoTokenizer.from_pretrained(str(path))
+    return tiny_tokenizer(tmp_path_factory.mktemp("tiny"))
 
 
 # Six prompts: two always solved, one never, three mixed.
@@ -190,7 +186,7 @@ def _local(seed, steps, batch, probs, outcomes=OUTCOMES):
     for _ in range(steps):
         records = stream.take(batch)
         for record in records:
-            stream.record_outcome(record, outcomes[record["id"]])
+            stream.record_verdict(record, outcomes[record["id"]])
         drawn.append([r["id"] for r in records])
     return drawn
 
@@ -322,7 +318,7 @@ def test_resume_from_verls_checkpoint_keeps_the_stream(verl, tokenizer, tq, tmp_
     assert second.global_steps == 4
     after = _run_steps(second, tq, 4, start=5)
     assert before + after == straight
-    assert second.train_dataset.stream.outcomes  # the outcomes came back with the checkpoint
+    assert second.train_dataset.stream.verdicts  # the outcomes came back with the checkpoint
 
 
 def test_dataset_refuses_worker_processes_and_shuffled_samplers(verl, tokenizer, tq, tmp_path, monkeypatch):

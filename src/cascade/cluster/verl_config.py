@@ -281,7 +281,7 @@ def verl_epoch_filter(stage: GRPOStage) -> bool:
     """Whether verl filters the stage's prompts per epoch. Our replay buffer reads each group's
     verdict when verl samples it; a batch-level reward comes from the colocated reward model after
     sampling, so those stages keep every prompt (a listed gap)."""
-    return stage.epoch_filter and stage.reward not in BATCH_REWARDS
+    return stage.epoch_filter and not is_batch_reward(stage.reward)
 
 
 def epoch_filter_overrides(stage: GRPOStage, sampler_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:

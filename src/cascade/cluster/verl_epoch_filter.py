@@ -41,7 +41,7 @@ import transfer_queue as tq
 from torch.utils.data import get_worker_info
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from cascade.algo.filters import Outcome, classify_group
+from cascade.algo.filters import GroupVerdict, classify_group
 from cascade.cluster.verl_overlong import CascadeReplayBuffer
 from cascade.errors import CascadeError
 from cascade.trainers.rollout import PromptStream
@@ -53,10 +53,10 @@ SETTINGS_KEY = "cascade_epoch_filter"
 _DATASETS: weakref.WeakSet = weakref.WeakSet()
 
 
-def report_outcome(record_id: str, outcome: Outcome) -> None:
+def report_verdict(record_id: str, verdict: GroupVerdict) -> None:
     """Give every epoch-filter dataset of this process a prompt's latest outcome."""
     for dataset in list(_DATASETS):
-        dataset.record_outcome(record_id, outcome)
+        dataset.record_verdict(record_id, verdict)
 
 
 class EpochFilterDataset(RLHFDataset):
@@ -113,10 +113,10 @@ class EpochFilterDataset(RLHFDataset):
         self._served += 1
         return super().__getitem__(position)
 
-    def record_outcome(self, record_id: str, outcome: Outcome) -> None:
+    def record_verdict(self, record_id: str, verdict: GroupVerdict) -> None:
         """The latest outcome of the prompt with record id ``record_id`` (every row that holds it)."""
         for position in self._rows_of.get(str(record_id), ()):
-            self.stream.record_outcome({"id": position}, outcome)
+            self.stream.record_verdict({"id": position}, verdict)
 
     @property
     def epoch(self) -> int:
@@ -171,5 +171,5 @@ class EpochFilterReplayBuffer(CascadeReplayBuffer):
                 verdicts[uid].append(float(reward_info["acc"]) > 0.0)
                 record_ids[uid] = str(info["id"])
         for uid, passed in verdicts.items():
-            report_outcome(record_ids[uid], classify_group(passed))
+            report_verdict(record_ids[uid], classify_group(passed))
         self._judged |= new
