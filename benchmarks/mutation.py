@@ -60,22 +60,26 @@ GROUPS: dict[str, Group] = {
         tests=("tests/test_rewards.py", "tests/test_reward_inputs.py", "tests/test_stage_reward_table.py"),
         wiring=True,
     ),
-    # The judging rules and the ground-truth formats; the sandbox job itself (judge) is
-    # covered by the hostile-program suite, whose runs take seconds each.
+    # The judging rules, the ground-truth formats, the job the verifier hands the sandbox and
+    # the report it reads back, and the plan the assert-style judge process gets (a mutant
+    # there that no test kills may be a way to score without solving). The harness itself
+    # runs as a script inside the sandbox, where mutmut's trampolines cannot reach.
     "code-verifier": Group(
-        modules=("src/cascade/verifiers/code.py",),
-        tests=("tests/test_code_verifier.py", "tests/test_code_tolerance.py"),
+        modules=("src/cascade/verifiers/code.py", "src/cascade/sandbox/judge_plan.py"),
+        tests=("tests/test_code_verifier.py", "tests/test_code_tolerance.py", "tests/test_reward_hacking.py"),
         functions=tuple(f"cascade.verifiers.code.x_{name}__mutmut_*" for name in (
-            "extract_code", "parse_ground_truth", "_get", "_tests", "_call_args", "_expected_value",
-            "_assert_problem", "outputs_match", "_tokens_match", "values_match", "_grade")),
+            "extract_code", "parse_ground_truth", "_get", "_compiled", "_tests", "_call_args", "_expected_value",
+            "_assert_problem", "outputs_match", "_tokens_match", "values_match", "problem_wall_seconds",
+            "judge", "_read_report", "_grade")) + ("cascade.sandbox.judge_plan.x_*",),
     ),
     "swe-verifier": Group(
         modules=("src/cascade/verifiers/swe.py",),
-        tests=("tests/test_verify_swe.py",),
+        tests=("tests/test_verify_swe.py", "tests/test_swe_judge.py", "tests/test_hostile_inputs.py"),
     ),
     "chat-template": Group(
         modules=("src/cascade/chat/template.py", "src/cascade/chat/parse.py"),
-        tests=("tests/test_chat_golden.py", "tests/test_chat_parse.py", "tests/test_chat_properties.py"),
+        tests=("tests/test_chat_golden.py", "tests/test_chat_parse.py", "tests/test_chat_properties.py",
+               "tests/test_hostile_inputs.py"),
         # The compiled template is cached: a worker forked from a process that already
         # rendered would never run a mutant of the template's compile-time code.
         forkserver=True,
