@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -116,3 +117,54 @@ def test_chat_package_imports_no_torch_or_transformers():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- edges of the contract (cases written against `make mutation` survivors) --------------
+
+def test_only_the_first_end_of_turn_counts():
+    assert split_reasoning("a<|im_end|>b<|im_end|>c") == (None, "a", True)
+
+
+def test_a_second_opener_inside_the_reasoning_is_reasoning_text():
+    assert split_reasoning("<think>a<think>b</think>answer") == ("a<think>b", "answer", True)
+
+
+def test_only_newlines_are_trimmed_around_reasoning_and_answer():
+    # Spaces and other characters at the edges are the model's text and stay.
+    assert split_reasoning("<think>\n  indented  \n</think>\n\n  XY") == ("  indented  ", "  XY", True)
+    assert split_reasoning("<think>\nX marks\n</think>\nXYZ") == ("X marks", "XYZ", True)
+    assert split_reasoning("<think>\n  still thinking  ") == ("  still thinking  ", "", False)
+    assert split_reasoning("<think>Xr") == ("Xr", "", False)
+
+
+def test_an_unfinished_think_after_leading_whitespace():
+    assert split_reasoning("  \n<think>unfinished") == ("unfinished", "", False)
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def test_tool_arguments_nest_up_to_64_levels():
+    # The limit counts the arguments object as its first level, as an object or as JSON text.
+    for arguments in (_nested(64), json.dumps(_nested(64))):
+        call = json.dumps({"name": "f", "arguments": arguments})
+        parsed = parse_completion(f"<tool_call>\n{call}\n</tool_call>")
+        assert parsed.tool_calls == [{"name": "f", "arguments": _nested(64)}] and parsed.errors == []
+    for arguments in (_nested(65), json.dumps(_nested(65))):
+        call = json.dumps({"name": "f", "arguments": arguments})
+        parsed = parse_completion(f"<tool_call>\n{call}\n</tool_call>")
+        assert parsed.tool_calls == [] and parsed.errors == ["tool call 1: JSON nested deeper than 64 levels"]
+
+
+def test_error_previews_show_80_characters():
+    exactly = '"' + "a" * 78 + '"'    # 80 characters of JSON that is not a call object
+    longer = '"' + "b" * 79 + '"'     # 81
+    parsed = parse_completion(f"<tool_call>\n{exactly}\n</tool_call>\n<tool_call>\n{longer}\n</tool_call>")
+    assert parsed.errors == [
+        "tool call 1: expected an object with a string 'name': '\"" + "a" * 78 + "\"'",
+        "tool call 2: expected an object with a string 'name': '\"" + "b" * 79 + "...'",
+    ]
