@@ -66,15 +66,20 @@ GROUPS: dict[str, Group] = {
     # runs as a script inside the sandbox, where mutmut's trampolines cannot reach.
     "code-verifier": Group(
         modules=("src/cascade/verifiers/code.py", "src/cascade/sandbox/judge_plan.py"),
-        tests=("tests/test_code_verifier.py", "tests/test_code_tolerance.py", "tests/test_reward_hacking.py"),
         functions=tuple(f"cascade.verifiers.code.x_{name}__mutmut_*" for name in (
             "extract_code", "parse_ground_truth", "_get", "_compiled", "_tests", "_call_args", "_expected_value",
             "_assert_problem", "outputs_match", "_tokens_match", "values_match", "problem_wall_seconds",
             "judge", "_read_report", "_grade")) + ("cascade.sandbox.judge_plan.x_*",),
+        tests=("tests/test_code_verifier.py", "tests/test_code_tolerance.py", "tests/test_code_ground_truth.py",
+               "tests/test_judge_plan.py", "tests/test_reward_hacking.py"),
+        # judge_plan is cached: a worker forked from the process that collected the stats
+        # would reuse its plans and never call a mutant of program_names or _bound_names.
+        forkserver=True,
     ),
     "swe-verifier": Group(
         modules=("src/cascade/verifiers/swe.py",),
-        tests=("tests/test_verify_swe.py", "tests/test_swe_judge.py", "tests/test_hostile_inputs.py"),
+        tests=("tests/test_verify_swe.py", "tests/test_swe_edits.py", "tests/test_swe_judge.py",
+               "tests/test_hostile_inputs.py"),
     ),
     "chat-template": Group(
         modules=("src/cascade/chat/template.py", "src/cascade/chat/parse.py"),
