@@ -168,3 +168,21 @@ def test_error_previews_show_80_characters():
         "tool call 1: expected an object with a string 'name': '\"" + "a" * 78 + "\"'",
         "tool call 2: expected an object with a string 'name': '\"" + "b" * 79 + "...'",
     ]
+
+
+def test_bad_tool_lists_name_the_file_and_entry():
+    import pytest
+
+    from cascade.chat import check_tools
+    from cascade.errors import CascadeError
+
+    cases = [
+        ({"name": "f"}, "tools.json: field 'tools': expected a list of tool (function) signatures"),
+        ([{"name": "f"}, "g"], "tools.json: field 'tools[1]': a tool signature must be a JSON object"),
+        ([{"name": "f", "x": {1, 2}}], "tools.json: field 'tools[0]': not JSON-serialisable: "
+                                       "Object of type set is not JSON serializable"),
+    ]
+    for tools, error in cases:
+        with pytest.raises(CascadeError) as info:
+            check_tools(tools, file="tools.json")
+        assert str(info.value) == error

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from cascade.verifiers.swe import Edit, EditError, apply_edits, apply_patch, parse_edits, unified_diff
+from cascade.verifiers.swe import Edit, EditError, SweVerifier, apply_edits, apply_patch, parse_edits, unified_diff
 
 S, D, R = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
 
@@ -42,8 +42,9 @@ def test_a_line_above_search_names_the_file_only_when_it_starts_with_three_hashe
 
 def test_search_on_the_first_line_of_a_block_names_no_file():
     # The block's last line is not "the line above" its first one.
-    with pytest.raises(EditError, match="does not name its file"):
+    with pytest.raises(EditError) as info:
         parse_edits(fence(S, "x", D, "y", R, "### b.py", close="```"))
+    assert str(info.value) == "an edit block does not name its file (### path)"
 
 
 def test_a_stray_divider_above_search_is_not_the_edits_divider():
@@ -139,3 +140,41 @@ def test_later_hunks_are_placed_by_the_size_change_of_earlier_ones():
 def test_a_repeated_passage_is_patched_where_the_header_points():
     files = {"a.py": "x\ny\nx\ny\n"}
     assert apply_patch(files, patch("@@ -3,2 +3,2 @@\n x\n-y\n+z\n")) == {"a.py": "x\ny\nx\nz\n"}
+
+
+# --- the verdict: only an exact match passes ------------------------------------------
+
+RECORD = {"ground_truth": {"files": {"a.py": "x = 1\ny = 2\n"},
+                           "gold_patch": "--- a/a.py\n+++ b/a.py\n@@ -2 +2 @@\n-y = 2\n+y = 3\n"}}
+
+
+def answer(search: str, replace: str) -> str:
+    return fence("### a.py", S, search, D, replace, R)
+
+
+def test_every_verdict_but_an_exact_match_fails():
+    verifier = SweVerifier()
+    bad = verifier.check("no edits here", RECORD)
+    assert (bad.score, bad.passed, bad.details, bad.error) == (
+        -1.0, False, {"reason": "no SEARCH/REPLACE edit block found"}, "unparseable_patch")
+    unappliable = verifier.check(answer("z = 0", "z = 1"), RECORD)
+    assert (unappliable.score, unappliable.passed, unappliable.error) == (-1.0, False, "unparseable_patch")
+    noop = verifier.check(answer("x = 1", "x = 1"), RECORD)
+    assert (noop.score, noop.passed, noop.details["reason"]) == (0.0, False, "the edits change nothing")
+    exact = verifier.check(answer("y = 2", "y = 3"), RECORD)
+    assert (exact.score, exact.passed, exact.details["method"]) == (1.0, True, "exact")
+    lexical = verifier.check(answer("y = 2", "y = 4"), RECORD)
+    assert (lexical.passed, lexical.details["method"]) == (False, "lexical") and 0.0 < lexical.score < 1.0
+
+
+@pytest.mark.parametrize("p_yes", [0.0, 0.75, 1.0])
+def test_a_judges_probability_is_the_score_and_never_a_pass(p_yes):
+    result = SweVerifier(judge=lambda prompt: p_yes).check(answer("y = 2", "y = 4"), RECORD)
+    assert (result.score, result.passed, result.details["method"]) == (p_yes, False, "judge")
+
+
+@pytest.mark.parametrize("p_yes", [-0.5, 1.5])
+def test_a_judge_outside_the_unit_interval_is_an_error(p_yes):
+    with pytest.raises(ValueError) as info:
+        SweVerifier(judge=lambda prompt: p_yes).check(answer("y = 2", "y = 4"), RECORD)
+    assert str(info.value) == f"the judge returned P(YES)={p_yes}, outside [0, 1]"
