@@ -178,3 +178,15 @@ def test_a_judge_outside_the_unit_interval_is_an_error(p_yes):
     with pytest.raises(ValueError) as info:
         SweVerifier(judge=lambda prompt: p_yes).check(answer("y = 2", "y = 4"), RECORD)
     assert str(info.value) == f"the judge returned P(YES)={p_yes}, outside [0, 1]"
+
+
+def test_judge_issue_falls_back_to_the_last_user_message():
+    from cascade.verifiers.swe import judge_issue
+
+    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "a"},
+                {"role": "user", "content": "second"}]
+    assert judge_issue({"meta": {"issue": "the issue"}, "prompt": "p", "messages": messages}) == "the issue"
+    assert judge_issue({"prompt": "p", "messages": messages}) == "p"
+    assert judge_issue({"messages": messages}) == "second"
+    assert judge_issue({"messages": [{"role": "user"}]}) == ""      # a user turn without content
+    assert judge_issue({}) == ""
