@@ -186,3 +186,26 @@ def test_bad_tool_lists_name_the_file_and_entry():
         with pytest.raises(CascadeError) as info:
             check_tools(tools, file="tools.json")
         assert str(info.value) == error
+
+
+def test_bad_assistant_messages_name_the_field():
+    import pytest
+
+    from cascade.chat import check_messages
+    from cascade.errors import CascadeError
+
+    user = {"role": "user", "content": "hi"}
+    call = {"name": "f", "arguments": {}}
+    check_messages([user, {"role": "assistant", "content": None, "tool_calls": [call]}])  # content may be absent
+    cases = [
+        ({"role": "assistant", "content": 5}, "field 'messages[1].content': an assistant message needs string content"),
+        ({"role": "assistant", "content": "a", "reasoning_content": 5},
+         "field 'messages[1].reasoning_content': reasoning must be a string"),
+        ({"role": "assistant", "content": "a", "thinking": ["x"]},
+         "field 'messages[1].thinking': reasoning must be a string"),
+        ({"role": "assistant", "content": "a", "reasoning": 1.5}, "field 'messages[1].reasoning': reasoning must be a string"),
+    ]
+    for message, error in cases:
+        with pytest.raises(CascadeError) as info:
+            check_messages([user, message])
+        assert str(info.value) == error
