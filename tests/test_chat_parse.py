@@ -204,6 +204,16 @@ def test_bad_assistant_messages_name_the_field():
         ({"role": "assistant", "content": "a", "thinking": ["x"]},
          "field 'messages[1].thinking': reasoning must be a string"),
         ({"role": "assistant", "content": "a", "reasoning": 1.5}, "field 'messages[1].reasoning': reasoning must be a string"),
+        ({"role": "assistant"}, "field 'messages[1].content': an assistant message needs content or tool_calls"),
+        ({"role": "assistant", "content": "a", "tool_calls": call}, "field 'messages[1].tool_calls': tool_calls must be a list"),
+        ({"role": "assistant", "content": "a", "tool_calls": ["f"]},
+         "field 'messages[1].tool_calls[0]': a tool call must be an object"),
+        ({"role": "assistant", "content": "a", "tool_calls": [call, {"function": {"arguments": {}}}]},
+         "field 'messages[1].tool_calls[1].function.name': a tool call needs a string 'name'"),
+        ({"role": "assistant", "content": "a", "tool_calls": [{"name": "f", "arguments": [1]}]},
+         "field 'messages[1].tool_calls[0].arguments': arguments must be an object or a JSON string"),
+        ({"role": "assistant", "content": "a", "tool_calls": [{"name": "f", "arguments": "[1]"}]},
+         "field 'messages[1].tool_calls[0].arguments': arguments is a string but not a JSON object"),
     ]
     for message, error in cases:
         with pytest.raises(CascadeError) as info:
