@@ -17,6 +17,7 @@ import pytest
 from cascade.errors import CascadeError
 from cascade.verifiers.code import (
     CodeProblem,
+    _grade,
     _read_report,
     extract_code,
     outputs_match,
@@ -233,3 +234,21 @@ NONCE = "0123abcd"
 ])
 def test_read_report(stdout, report):
     assert _read_report(stdout, NONCE) == report
+
+
+# --- grading one harness record -------------------------------------------------------------
+
+STDIN = CodeProblem("stdin", ["", ""], ["", "0.5"])
+
+
+@pytest.mark.parametrize(("problem", "index", "record", "verdict"), [
+    (STDIN, 0, {"status": "time_limit"}, "time_limit"),
+    (STDIN, 0, {"status": "runtime_error"}, "runtime_error"),
+    (STDIN, 0, {"status": "crashed"}, "runtime_error"),            # a status the harness does not define
+    (STDIN, 0, {"status": "ok"}, "pass"),                          # no stdout reported: printed nothing
+    (STDIN, 1, {"status": "ok", "stdout": "0.5000001"}, "pass"),   # tolerant: within 1e-6
+    (CodeProblem("stdin", [""], ["0.5"], compare="lcb"), 0, {"status": "ok", "stdout": "0.5000001"}, "wrong_answer"),
+    (STDIN, 1, {"status": "ok", "stdout": "0.5", "stdout_truncated": True}, "wrong_answer"),
+])
+def test_grade_one_record(problem, index, record, verdict):
+    assert _grade(problem, index, record)[0] == verdict
