@@ -252,3 +252,17 @@ STDIN = CodeProblem("stdin", ["", ""], ["", "0.5"])
 ])
 def test_grade_one_record(problem, index, record, verdict):
     assert _grade(problem, index, record)[0] == verdict
+
+
+CALL = CodeProblem("call", [[], []], [1, 0.5], fn_name="f")
+
+
+@pytest.mark.parametrize(("problem", "index", "record", "graded"), [
+    (CALL, 0, {"status": "ok", "value": "not json"}, ("runtime_error", "1", "not json")),
+    (CALL, 0, {"status": "ok", "value": "1"}, ("pass", "1", "1")),
+    (CALL, 1, {"status": "ok", "value": "0.5000001"}, ("pass", "0.5", "0.5000001")),       # tolerant
+    (CodeProblem("call", [[]], [0.5], fn_name="f", compare="lcb"), 0, {"status": "ok", "value": "0.5000001"},
+     ("wrong_answer", "0.5", "0.5000001")),                                                # lcb: Python ==
+])
+def test_grade_one_call_record(problem, index, record, graded):
+    assert _grade(problem, index, record) == graded
