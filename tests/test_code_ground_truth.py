@@ -266,3 +266,23 @@ CALL = CodeProblem("call", [[], []], [1, 0.5], fn_name="f")
 ])
 def test_grade_one_call_record(problem, index, record, graded):
     assert _grade(problem, index, record) == graded
+
+
+def test_assert_tests_never_reach_the_candidates_memory():
+    """The candidate processes are forked from the harness: the job it reads must not hold
+    the assert tests (they carry the expected values), only the judge process gets them."""
+    from cascade.verifiers.code import judge
+
+    finder = (
+        "import gc\n"
+        "def f():\n"
+        "    wanted = 'assert f() == ' + str(7000 + 310)\n"
+        "    for o in gc.get_objects():\n"
+        "        if isinstance(o, (list, dict)):\n"
+        "            for x in (o.values() if isinstance(o, dict) else o):\n"
+        "                if isinstance(x, str) and wanted in x:\n"
+        "                    return 7000 + 310\n"
+        "    return 0\n"
+    )
+    result = judge(finder, CodeProblem("assert", ["assert f() == " + str(7310)], time_limit=5))
+    assert (result.score, result.details["verdict"]) == (0.0, "wrong_answer")
