@@ -286,3 +286,18 @@ def test_assert_tests_never_reach_the_candidates_memory():
     )
     result = judge(finder, CodeProblem("assert", ["assert f() == " + str(7310)], time_limit=5))
     assert (result.score, result.details["verdict"]) == (0.0, "wrong_answer")
+
+
+def test_a_candidate_cannot_fork_in_a_strong_sandbox():
+    """The verifier hands the harness the candidate-process seccomp filter (no fork, no
+    exec); without it a program that forks would run and print."""
+    from cascade.sandbox.modes import STRONG_MODES, available_modes
+    from cascade.verifiers.code import judge
+
+    modes = [m for m in STRONG_MODES if m in available_modes()]
+    if not modes:
+        pytest.skip("no strong sandbox mode starts on this machine")
+    program = "import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nos.waitpid(pid, 0)\nprint('forked')\n"
+    for mode in modes:
+        result = judge(program, CodeProblem("stdin", [""], ["forked"], time_limit=5), mode)
+        assert result.score == 0.0 and result.details["verdict"] == "runtime_error", (mode, result.details)
