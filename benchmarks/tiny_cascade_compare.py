@@ -32,6 +32,18 @@ def _manifests(run: Path) -> dict[str, dict]:
     return found
 
 
+def _max_weight_difference(before: Path, after: Path) -> str:
+    """The largest absolute difference of any parameter between two final checkpoints."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        return "?"
+    a, b = load_file(str(before / "model.safetensors")), load_file(str(after / "model.safetensors"))
+    if sorted(a) != sorted(b):
+        return "other tensors"
+    return f"{max((a[k].double() - b[k].double()).abs().max().item() for k in a):.1e}"
+
+
 def _sample_files(stage_dir: Path) -> dict[str, Path]:
     return {str(p.relative_to(stage_dir)): p for p in sorted(stage_dir.glob("eval/**/*.jsonl"))}
 
@@ -73,14 +85,17 @@ def compare(before: Path, after: Path) -> tuple[bool, list[str]]:
     if sorted(m_before) != sorted(m_after):
         lines.append(f"stages differ: {sorted(m_before)} against {sorted(m_after)}")
         same = False
-    total_samples = 0
-    lines.append(f"{'stage':<14} {'weights':<10} {'eval files':>10} {'samples':>8}  verdict")
+    total_samples = n_different = 0
+    lines.append(f"{'stage':<14} {'weights':<16} {'eval files':>10} {'samples':>8}  verdict")
     for stage in sorted(set(m_before) & set(m_after)):
         w_before = m_before[stage].get("weights_sha256")
         w_after = m_after[stage].get("weights_sha256")
-        weights = "same" if w_before == w_after else "DIFFER"
+        weights = "same"
         if w_before is None and w_after is None:
             weights = "none"
+        elif w_before != w_after:
+            final = Path("stages") / stage / "final"
+            weights = f"max|d| {_max_weight_difference(before / final, after / final)}"
         files_before = _sample_files(before / "stages" / stage)
         files_after = _sample_files(after / "stages" / stage)
         verdict = "identical"
@@ -91,16 +106,19 @@ def compare(before: Path, after: Path) -> tuple[bool, list[str]]:
         for name in sorted(set(files_before) & set(files_after)):
             samples_before = _samples(files_before[name])
             n_samples += len(samples_before)
-            difference = _first_difference(samples_before, _samples(files_after[name]))
+            samples_after = _samples(files_after[name])
+            n_different += sum(a != b for a, b in zip(samples_before, samples_after))
+            difference = _first_difference(samples_before, samples_after)
             if difference:
                 problems.append(f"{name}: {difference}")
         total_samples += n_samples
-        if weights == "DIFFER" or problems:
+        if weights not in ("same", "none") or problems:
             verdict = "DIFFERENT"
             same = False
-        lines.append(f"{stage:<14} {weights:<10} {len(files_before):>10} {n_samples:>8}  {verdict}")
+        lines.append(f"{stage:<14} {weights:<16} {len(files_before):>10} {n_samples:>8}  {verdict}")
         lines.extend(f"    {p}" for p in problems[:5])
-    lines.append(f"\n{total_samples} eval samples compared; runs are {'identical' if same else 'DIFFERENT'}")
+    lines.append(f"\n{total_samples} eval samples compared, {n_different} differ; runs are "
+                 f"{'identical' if same else 'DIFFERENT'}")
     return same, lines
 
 
