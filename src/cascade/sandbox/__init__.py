@@ -9,7 +9,6 @@ whole story.
 """
 
 from cascade.sandbox.limits import Limits, SandboxResult
-from cascade.sandbox.modes import SandboxUnavailable, describe_mode, sandbox_mode
-from cascade.sandbox.runner import run_python
+from cascade.sandbox.modes import SandboxUnavailable, describe_mode, run_python, sandbox_mode
 
 __all__ = ["Limits", "SandboxResult", "SandboxUnavailable", "describe_mode", "run_python", "sandbox_mode"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cascade.sandbox.modes import bwrap_binary, python_prefix
+from cascade.sandbox.host import bwrap_binary, python_prefix
 
 # Where the scratch directory appears inside the sandbox; it is also HOME, TMPDIR and cwd.
 SANDBOX_DIR = "/sandbox"

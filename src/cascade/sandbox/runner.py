@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 from cascade.errors import CascadeError
 from cascade.sandbox.bwrap import bwrap_argv, sandbox_env
 from cascade.sandbox.limits import Limits, SandboxResult, Status
-from cascade.sandbox.modes import MODES, SandboxUnavailable, job_uid, python_prefix, sandbox_mode, sandbox_python
+from cascade.sandbox.host import MODES, SandboxUnavailable, job_uid, python_prefix, sandbox_python
 from cascade.sandbox.seccomp import job_filter
 from cascade.sandbox.watch import JobWatch
 
@@ -41,24 +41,23 @@ _BWRAP_PROCESSES = 1
 _DRAIN_SECONDS = 1.0
 
 
-def run_python(
+def run_job(
     code: str,
     *,
+    mode: str,
     stdin: str = "",
     files: dict[str, str | bytes] | None = None,
     limits: Limits | None = None,
     argv: Sequence[str] = (),
-    mode: str | None = None,
 ) -> SandboxResult:
-    """Run ``code`` as ``main.py`` in a fresh sandbox and return what happened.
+    """Run ``code`` as ``main.py`` in a fresh sandbox of the given ``mode`` and return what
+    happened. ``cascade.sandbox.run_python`` is the entry point, which also chooses the mode.
 
     files:  extra files written into the scratch directory first (relative path -> text
             or bytes), e.g. test data or modules the code imports.
     argv:   the program's ``sys.argv[1:]``.
-    mode:   ``"bwrap"`` or ``"rlimit"``; default ``sandbox_mode()``.
     """
     limits = limits or Limits()
-    mode = mode or sandbox_mode()
     if mode not in MODES:
         raise CascadeError(f"must be one of {', '.join(MODES)}, got '{mode}'", field="mode")
     uid = job_uid()
