@@ -131,3 +131,51 @@ def test_steps_without_a_planned_total_print_one_line_per_update(tmp_path, capsy
     assert "[count]" not in capsys.readouterr().out
     # without save_every only the last update is checkpointed
     assert [step for step, _ in complete_checkpoints(tmp_path / "a")] == [2]
+
+
+class RecordingBar:
+    """Stands in for the rich progress bar: records whether it draws and what it is told."""
+
+    def __init__(self, calls: list, enabled: bool) -> None:
+        self.calls = calls
+        calls.append(("enabled", enabled))
+
+    def __enter__(self) -> "RecordingBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def add_task(self, description: str, **fields: Any) -> int:
+        self.calls.append(("add_task", description, fields))
+        return 7
+
+    def update(self, task: int, **fields: Any) -> None:
+        self.calls.append(("update", task, fields))
+
+
+def test_the_progress_bar_is_labelled_counts_the_plan_and_shows_each_status(tmp_path, monkeypatch):
+    import cascade.trainers.loop as loop
+
+    calls: list = []
+    monkeypatch.setattr(loop, "make_progress", lambda enabled: RecordingBar(calls, enabled))
+    engine = RecordingEngine()
+    # progress is on by default: a user running a trainer sees the bar
+    run_loop(engine, CountingSteps(engine, total=3, planned=3), tmp_path / "a", save_every=1, keep_checkpoints=1)
+    assert calls == [
+        ("enabled", True),
+        ("add_task", "count", {"total": 3, "completed": 0, "status": ""}),
+        ("update", 7, {"completed": 1, "status": "sum 1"}),
+        ("update", 7, {"completed": 2, "status": "sum 3"}),
+        ("update", 7, {"completed": 3, "status": "sum 6"}),
+    ]
+    # a resumed stage's bar starts where the checkpoint left off
+    calls.clear()
+    run_loop(engine, CountingSteps(engine, total=5, planned=5), tmp_path / "a", save_every=1, keep_checkpoints=1)
+    assert calls[:2] == [("enabled", True), ("add_task", "count", {"total": 5, "completed": 3, "status": ""})]
+    # no bar when asked for none, or when no total is planned (a printed line per update instead)
+    for total, progress in ((3, False), (None, True)):
+        calls.clear()
+        run_loop(engine, CountingSteps(engine, total=total, planned=1), tmp_path / f"{total}{progress}",
+                 save_every=None, keep_checkpoints=1, progress=progress)
+        assert calls[0] == ("enabled", False)
