@@ -17,7 +17,7 @@ from cascade.trainers.grpo import train_grpo
 from cascade.trainers.rollout import PromptStream
 from cascade.verifiers.base import VerifyResult
 from pydantic import ValidationError
-from stage_helpers import grpo_stage
+from stage_helpers import grpo_engine, grpo_stage, read_metrics
 
 torch.set_num_threads(1)
 
@@ -36,15 +36,7 @@ def small_settings(**overrides) -> GRPOStage:
 
 
 def make_engine(model_dir: Path, settings: GRPOStage) -> LocalEngine:
-    engine = LocalEngine(str(model_dir), optim=settings.optim_config(settings.planned_steps(len(RECORDS))), seed=0)
-    # A random model almost never emits <|im_end|>; making every 8th token a stop token lets
-    # most rollouts finish within a few tokens, so both finish reasons occur.
-    engine.default_stop_ids = lambda: list(range(0, len(engine.tokenizer), 8))
-    return engine
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return grpo_engine(model_dir, settings, len(RECORDS))
 
 
 def test_one_step_changes_the_weights_and_the_checkpoint_reloads(tiny_model_dir, tmp_path):

@@ -11,12 +11,11 @@ generation chunk (so that "batch minimum - 10" became a per-chunk minimum).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from stage_helpers import grpo_stage
+from stage_helpers import grpo_engine, grpo_stage, read_metrics
 
 from cascade.engine.local import LocalEngine
 from cascade.config.recipe import GRPOStage
@@ -36,15 +35,7 @@ def stage(**overrides) -> GRPOStage:
 
 
 def make_engine(model_dir: Path, settings: GRPOStage) -> LocalEngine:
-    engine = LocalEngine(str(model_dir), optim=settings.optim_config(settings.planned_steps(len(RECORDS))), seed=0)
-    # A random model almost never emits <|im_end|>; every 8th token as a stop token gives
-    # responses of different lengths within a few tokens.
-    engine.default_stop_ids = lambda: list(range(0, len(engine.tokenizer), 8))
-    return engine
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return grpo_engine(model_dir, settings, len(RECORDS))
 
 
 def spy_micro_batches(engine: LocalEngine) -> list[dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from stage_helpers import TwoSecondClock
 from stage_helpers import rm_stage as typed_rm_stage
 import torch.nn.functional as F
 
@@ -93,17 +94,6 @@ def test_pair_accuracy_in_chunks(tiny_model_dir):
     expected = float((chosen > rejected).float().mean())
     assert pair_accuracy(engine, encoded, batch_size=2) == pytest.approx(expected)  # chunks of 2 and 1
     assert pair_accuracy(engine, [], batch_size=1) is None
-
-
-class TwoSecondClock:
-    """Stands in for the ``time`` module: every reading is two seconds after the last."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def perf_counter(self) -> float:
-        self.now += 2.0
-        return self.now
 
 
 def test_a_step_logs_lr_grad_norm_and_throughput(tiny_model_dir, tmp_path, monkeypatch):

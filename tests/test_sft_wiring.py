@@ -9,6 +9,7 @@ import json
 
 import pytest
 import torch
+from stage_helpers import TwoSecondClock
 from stage_helpers import sft_stage as typed_sft_stage
 
 from cascade.engine.local import LocalEngine
@@ -106,17 +107,6 @@ def test_running_a_finished_stage_again_trains_nothing(tiny_model_dir, tmp_path)
     train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, settings, tmp_path, progress=False)
     again = train_sft(LocalEngine(str(tiny_model_dir), device="cpu"), RECORDS, settings, tmp_path, progress=False)
     assert (again["step"], again["resumed_from"], again["metrics"]) == (1, 1, {})
-
-
-class TwoSecondClock:
-    """Stands in for the ``time`` module: every reading is two seconds after the last."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def perf_counter(self) -> float:
-        self.now += 2.0
-        return self.now
 
 
 def test_each_step_logs_its_epoch_lr_grad_norm_and_throughput(tiny_model_dir, tmp_path, monkeypatch):
