@@ -34,11 +34,9 @@ def _manifests(run: Path) -> dict[str, dict]:
 
 def _max_weight_difference(before: Path, after: Path) -> str:
     """The largest absolute difference of any parameter between two final checkpoints."""
-    try:
-        from safetensors.torch import load_file
-    except ImportError:
-        return "?"
-    a, b = load_file(str(before / "model.safetensors")), load_file(str(after / "model.safetensors"))
+    from cascade.engine.local import read_safetensors_dir
+
+    a, b = read_safetensors_dir(before), read_safetensors_dir(after)
     if sorted(a) != sorted(b):
         return "other tensors"
     return f"{max((a[k].double() - b[k].double()).abs().max().item() for k in a):.1e}"
